@@ -1,0 +1,38 @@
+"""bayesrl: JAX-native Bayesian decision making.
+
+Thompson-sampling bandits, posterior sampling for reinforcement learning,
+Langevin Monte Carlo posterior sampling and prompt-difficulty bandits, all as
+pure JAX functions that jit, vmap over thousands of seeds and run on CPU, GPU
+or TPU.
+"""
+
+__version__ = "0.1.0"
+
+from bayesrl import beliefs, envs, random  # noqa: E402
+from bayesrl.base import (  # noqa: E402
+    ActInfo,
+    Agent,
+    BanditObs,
+    Belief,
+    Transition,
+    UpdateInfo,
+    make_agent,
+)
+from bayesrl.runner import Metrics, run, run_many  # noqa: E402
+
+__all__ = [
+    "ActInfo",
+    "Agent",
+    "BanditObs",
+    "Belief",
+    "Metrics",
+    "Transition",
+    "UpdateInfo",
+    "__version__",
+    "beliefs",
+    "envs",
+    "make_agent",
+    "random",
+    "run",
+    "run_many",
+]

@@ -1,0 +1,261 @@
+"""The one generic interaction loop: :func:`run` and :func:`run_many`.
+
+Both are a single ``lax.scan`` over time. :func:`run_many` vmaps the step over
+seeds (and optionally over environment parameters) and shards the seed axis
+over all devices when there is more than one, so one call simulates thousands
+of independent runs as one array program. Seed ``i`` of :func:`run_many` with
+key ``k`` is exactly :func:`run` with key ``jax.random.split(k, num_seeds)[i]``.
+
+Both functions are jitted with the agent, the environment and the sizes as
+static arguments: a second call with the same agent object and shapes does not
+recompile.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from bayesrl.base import Agent, Transition
+from bayesrl.types import Array, ArrayTree, PRNGKey
+
+
+class Metrics(NamedTuple):
+    """Per-step metrics, stacked over time (and seeds for :func:`run_many`).
+
+    Attributes:
+        reward: the reward received (``[..., num_steps]``, plus a batch axis for
+            agents that pull several arms per step).
+        regret: the expected (pseudo-)regret of the action taken, from the
+            environment's ``info["regret"]``; NaN for environments that do not
+            report it.
+        action: the action taken.
+    """
+
+    reward: Array
+    regret: Array
+    action: Array
+
+
+class _Carry(NamedTuple):
+    agent_state: Any
+    env_state: Any
+    obs: ArrayTree
+
+
+def _step_fn(agent: Agent, env: Any):
+    """The body of the time loop for one run: act, step the env, update."""
+
+    def step(carry: _Carry, key: PRNGKey, env_params: Any):
+        key_act, key_env, key_update = jax.random.split(key, 3)
+        action, _ = agent.act(key_act, carry.agent_state, carry.obs)
+        next_obs, env_state, reward, terminated, truncated, info = env.step(
+            key_env, carry.env_state, action, env_params
+        )
+        transition = Transition(
+            obs=carry.obs,
+            action=action,
+            reward=reward,
+            next_obs=next_obs,
+            terminated=terminated,
+            truncated=truncated,
+        )
+        agent_state, _ = agent.update(key_update, carry.agent_state, transition)
+        regret = info.get("regret", jnp.full(jnp.shape(reward), jnp.nan))
+        metrics = Metrics(reward=reward, regret=regret, action=action)
+        return _Carry(agent_state, env_state, next_obs), metrics
+
+    return step
+
+
+def _initial_carry(key: PRNGKey, agent: Agent, env: Any, env_params: Any):
+    """Initial agent and environment state of one run, and its per-step keys."""
+    key_init, key_reset, key_steps = jax.random.split(key, 3)
+    agent_state = agent.init(key_init)
+    obs, env_state = env.reset(key_reset, env_params)
+    return _Carry(agent_state, env_state, obs), key_steps
+
+
+def _progress_callback(num_steps: int):
+    """A host callback printing progress about 20 times per run."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional
+        tqdm = None
+    every = max(1, num_steps // 20)
+    bars: dict[str, Any] = {}
+
+    def report(step):
+        step = int(step) + 1
+        if tqdm is not None:
+            bar = bars.setdefault("bar", tqdm(total=num_steps, unit="step"))
+            bar.update(step - bar.n)
+            if step >= num_steps:
+                bar.close()
+                bars.clear()
+        else:
+            print(f"bayesrl: step {step}/{num_steps}", flush=True)
+
+    def maybe_report(t):
+        jax.lax.cond(
+            (t % every == every - 1) | (t == num_steps - 1),
+            lambda: jax.debug.callback(report, t),
+            lambda: None,
+        )
+
+    return maybe_report
+
+
+def _scan_time(step, carry, step_keys, env_params, num_steps, progress_bar):
+    report = _progress_callback(num_steps) if progress_bar else None
+
+    def body(carry, inputs):
+        t, key = inputs
+        carry, metrics = step(carry, key, env_params)
+        if report is not None:
+            report(t)
+        return carry, metrics
+
+    times = jnp.arange(num_steps)
+    return jax.lax.scan(body, carry, (times, step_keys))
+
+
+@functools.partial(
+    jax.jit, static_argnames=("agent", "env", "num_steps", "progress_bar")
+)
+def run(
+    key: PRNGKey,
+    agent: Agent,
+    env: Any,
+    env_params: Any,
+    num_steps: int,
+    *,
+    progress_bar: bool = False,
+) -> tuple[Any, Metrics]:
+    """Run one agent on one environment for ``num_steps`` steps.
+
+    Args:
+        key: a typed PRNG key (``jax.random.key``).
+        agent: the :class:`~bayesrl.base.Agent`.
+        env: a gymnax ``Environment``; bandit environments report the expected
+            regret of each action in ``info["regret"]``.
+        env_params: the environment's parameters.
+        num_steps: the number of interaction steps (static).
+        progress_bar: report progress about 20 times (static; tqdm if installed).
+
+    Returns:
+        ``(final_agent_state, metrics)`` with every metric of leading shape
+        ``[num_steps]``.
+    """
+    _check_sizes(num_steps=num_steps)
+    carry, key_steps = _initial_carry(key, agent, env, env_params)
+    step_keys = jax.random.split(key_steps, num_steps)
+    carry, metrics = _scan_time(
+        _step_fn(agent, env), carry, step_keys, env_params, num_steps, progress_bar
+    )
+    return carry.agent_state, metrics
+
+
+def run_many(
+    key: PRNGKey,
+    agent: Agent,
+    env: Any,
+    env_params: Any,
+    num_steps: int,
+    num_seeds: int,
+    *,
+    batched_env_params: bool = False,
+    progress_bar: bool = False,
+) -> tuple[Any, Metrics]:
+    """Run ``num_seeds`` independent copies of :func:`run` as one array program.
+
+    Seed ``i`` uses key ``jax.random.split(key, num_seeds)[i]`` and equals
+    ``run(that_key, ...)``. When several devices are visible and ``num_seeds``
+    is a multiple of their number, the seed axis is sharded over them.
+
+    To sweep hyper-parameters, build the agent inside a ``jax.vmap``-ed function
+    (factories accept traced hyper-parameters) or pass per-seed environment
+    parameters with ``batched_env_params=True``.
+
+    Args:
+        key: a typed PRNG key.
+        agent: the agent.
+        env: a gymnax environment.
+        env_params: its parameters; with ``batched_env_params=True`` every leaf
+            has a leading axis of size ``num_seeds`` (one instance per seed).
+        num_steps: steps per run (static).
+        num_seeds: number of independent runs (static).
+        batched_env_params: whether ``env_params`` carries a seed axis.
+        progress_bar: report progress about 20 times.
+
+    Returns:
+        ``(final_agent_states, metrics)``, every leaf with a leading seed axis;
+        metrics have shape ``[num_seeds, num_steps, ...]``.
+    """
+    _check_sizes(num_steps=num_steps, num_seeds=num_seeds)
+    if batched_env_params:
+        for leaf in jax.tree.leaves(env_params):
+            if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != num_seeds:
+                raise ValueError(
+                    "batched_env_params=True needs every env_params leaf to have a "
+                    f"leading axis of size num_seeds={num_seeds}; got a leaf of "
+                    f"shape {jnp.shape(leaf)}"
+                )
+    keys = jax.random.split(key, num_seeds)
+    keys = _shard_seeds(keys, num_seeds)
+    return _run_many(
+        keys,
+        agent,
+        env,
+        env_params,
+        num_steps=num_steps,
+        batched_env_params=batched_env_params,
+        progress_bar=progress_bar,
+    )
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "agent",
+        "env",
+        "num_steps",
+        "batched_env_params",
+        "progress_bar",
+    ),
+)
+def _run_many(
+    keys, agent, env, env_params, num_steps, batched_env_params, progress_bar
+):
+    params_axis = 0 if batched_env_params else None
+    carry, key_steps = jax.vmap(
+        lambda k, p: _initial_carry(k, agent, env, p), in_axes=(0, params_axis)
+    )(keys, env_params)
+    # [num_steps, num_seeds] keys: the same per-seed keys as in `run`.
+    step_keys = jax.vmap(lambda k: jax.random.split(k, num_steps), out_axes=1)(
+        key_steps
+    )
+    step = jax.vmap(_step_fn(agent, env), in_axes=(0, 0, params_axis))
+    carry, metrics = _scan_time(
+        step, carry, step_keys, env_params, num_steps, progress_bar
+    )
+    metrics = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), metrics)
+    return carry.agent_state, metrics
+
+
+def _shard_seeds(keys: Array, num_seeds: int) -> Array:
+    devices = jax.devices()
+    if len(devices) <= 1 or num_seeds % len(devices) != 0:
+        return keys
+    mesh = Mesh(devices, ("seeds",))
+    return jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds")))
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
