@@ -8,7 +8,7 @@ or TPU.
 
 __version__ = "0.1.0"
 
-from bayesrl import beliefs, envs, random  # noqa: E402
+from bayesrl import bandits, beliefs, envs, random  # noqa: E402
 from bayesrl.base import (  # noqa: E402
     ActInfo,
     Agent,
@@ -18,17 +18,20 @@ from bayesrl.base import (  # noqa: E402
     UpdateInfo,
     make_agent,
 )
+from bayesrl.facade import Bandit  # noqa: E402
 from bayesrl.runner import Metrics, run, run_many  # noqa: E402
 
 __all__ = [
     "ActInfo",
     "Agent",
+    "Bandit",
     "BanditObs",
     "Belief",
     "Metrics",
     "Transition",
     "UpdateInfo",
     "__version__",
+    "bandits",
     "beliefs",
     "envs",
     "make_agent",

@@ -77,7 +77,11 @@ class Belief(NamedTuple):
         quantile: ``(state, level) -> [num_arms]``, posterior quantiles of the
             mean rewards at ``level`` in (0, 1), or None when not available.
         discount: ``(state, gamma) -> state``, forgets evidence towards the
-            prior; ``gamma == 1`` is an exact identity. Called once per round.
+            prior; ``gamma == 1`` is an exact identity. Beliefs built with a
+            time discount call it inside ``update``, once per round; call it
+            directly to age a state by several rounds (``gamma ** m``).
+        counts: ``(state) -> [num_arms]``, the (weighted) number of
+            observations of each arm in the state.
         num_arms: the static number of arms.
         reward_range: the closed interval of rewards the model accepts; the
             host-side facade refuses rewards outside it.
@@ -91,6 +95,7 @@ class Belief(NamedTuple):
     mean: Callable[[State], Array]
     quantile: Callable[[State, Array], Array] | None
     discount: Callable[[State, Array], State]
+    counts: Callable[[State], Array]
     num_arms: int
     reward_range: tuple[float, float]
     name: str
@@ -155,8 +160,9 @@ def flatten_feedback(transition: Transition) -> tuple[Array, Array]:
     return arms, rewards
 
 
-def guarded_update(belief: Belief, state: State, arms: Array, rewards: Array,
-                   weights: Array) -> tuple[State, UpdateInfo]:
+def guarded_update(
+    belief: Belief, state: State, arms: Array, rewards: Array, weights: Array
+) -> tuple[State, UpdateInfo]:
     """One round of a belief's update, guarded against non-finite rewards.
 
     A batch containing a non-finite reward on a non-padding item is ignored as a
@@ -166,8 +172,9 @@ def guarded_update(belief: Belief, state: State, arms: Array, rewards: Array,
     rejected = jnp.any(in_range & ~jnp.isfinite(rewards))
     safe_rewards = jnp.where(in_range, rewards, 0.0)
     new_state = belief.update(state, arms, safe_rewards, weights)
-    state = jax.tree.map(lambda old, new: jnp.where(rejected, old, new), state,
-                         new_state)
+    state = jax.tree.map(
+        lambda old, new: jnp.where(rejected, old, new), state, new_state
+    )
     return state, UpdateInfo(rejected=rejected)
 
 
@@ -191,8 +198,9 @@ def make_agent(belief: Belief, rule: DecisionRule) -> Agent:
     def act(key: PRNGKey, state: State, obs: BanditObs) -> tuple[Array, ActInfo]:
         return rule(key, state, obs)
 
-    def update(key: PRNGKey, state: State,
-               transition: Transition) -> tuple[State, UpdateInfo]:
+    def update(
+        key: PRNGKey, state: State, transition: Transition
+    ) -> tuple[State, UpdateInfo]:
         del key
         arms, rewards = flatten_feedback(transition)
         weights = jnp.ones(arms.shape, dtype=jnp.float32)

@@ -5,6 +5,8 @@ seeds (and optionally over environment parameters) and shards the seed axis
 over all devices when there is more than one, so one call simulates thousands
 of independent runs as one array program. Seed ``i`` of :func:`run_many` with
 key ``k`` is exactly :func:`run` with key ``jax.random.split(k, num_seeds)[i]``.
+Keys are split with :func:`bayesrl.random.split`, bit-identical to
+``jax.random.split`` but much cheaper on CPU.
 
 Both functions are jitted with the agent, the environment and the sizes as
 static arguments: a second call with the same agent object and shapes does not
@@ -20,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from bayesrl import random as fast_random
 from bayesrl.base import Agent, Transition
 from bayesrl.types import Array, ArrayTree, PRNGKey
 
@@ -51,7 +54,7 @@ def _step_fn(agent: Agent, env: Any):
     """The body of the time loop for one run: act, step the env, update."""
 
     def step(carry: _Carry, key: PRNGKey, env_params: Any):
-        key_act, key_env, key_update = jax.random.split(key, 3)
+        key_act, key_env, key_update = fast_random.split(key, 3)
         action, _ = agent.act(key_act, carry.agent_state, carry.obs)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
             key_env, carry.env_state, action, env_params
@@ -74,7 +77,7 @@ def _step_fn(agent: Agent, env: Any):
 
 def _initial_carry(key: PRNGKey, agent: Agent, env: Any, env_params: Any):
     """Initial agent and environment state of one run, and its per-step keys."""
-    key_init, key_reset, key_steps = jax.random.split(key, 3)
+    key_init, key_reset, key_steps = fast_random.split(key, 3)
     agent_state = agent.init(key_init)
     obs, env_state = env.reset(key_reset, env_params)
     return _Carry(agent_state, env_state, obs), key_steps
@@ -153,7 +156,7 @@ def run(
     """
     _check_sizes(num_steps=num_steps)
     carry, key_steps = _initial_carry(key, agent, env, env_params)
-    step_keys = jax.random.split(key_steps, num_steps)
+    step_keys = fast_random.split(key_steps, num_steps)
     carry, metrics = _scan_time(
         _step_fn(agent, env), carry, step_keys, env_params, num_steps, progress_bar
     )
@@ -205,7 +208,7 @@ def run_many(
                     f"leading axis of size num_seeds={num_seeds}; got a leaf of "
                     f"shape {jnp.shape(leaf)}"
                 )
-    keys = jax.random.split(key, num_seeds)
+    keys = fast_random.split(key, num_seeds)
     keys = _shard_seeds(keys, num_seeds)
     return _run_many(
         keys,
@@ -236,7 +239,7 @@ def _run_many(
         lambda k, p: _initial_carry(k, agent, env, p), in_axes=(0, params_axis)
     )(keys, env_params)
     # [num_steps, num_seeds] keys: the same per-seed keys as in `run`.
-    step_keys = jax.vmap(lambda k: jax.random.split(k, num_steps), out_axes=1)(
+    step_keys = jax.vmap(lambda k: fast_random.split(k, num_steps), out_axes=1)(
         key_steps
     )
     step = jax.vmap(_step_fn(agent, env), in_axes=(0, 0, params_axis))

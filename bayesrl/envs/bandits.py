@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl import random as fast_random
 from bayesrl.base import BanditObs
 from bayesrl.types import Array, PRNGKey
 
@@ -104,6 +105,22 @@ class _KArmedBandit(environment.Environment):
     def is_terminated(self, state, params) -> Array:
         return jnp.zeros((), dtype=bool)
 
+    def step(self, key: PRNGKey, state: BanditState, action, params=None):
+        """gymnax's six-value ``step`` without the auto-reset: a bandit never
+        terminates nor truncates, so resetting would be a no-op that costs a key
+        split and a reset state every round."""
+        if params is None:
+            params = self.default_params
+        obs, state, reward, terminated, info = self.step_env(key, state, action, params)
+        truncated = jnp.zeros((), dtype=bool)
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": obs,
+        }
+        return obs, state, reward, terminated, truncated, info
+
     def _means_at(self, state: BanditState, params) -> Array:
         return params.means
 
@@ -130,7 +147,8 @@ class BernoulliBandit(_KArmedBandit):
         )
 
     def _draw(self, key, action, means, params):
-        return jax.random.bernoulli(key, means[action]).astype(jnp.float32)
+        unit = fast_random.uniform(key, jnp.shape(action))
+        return (unit < means[action]).astype(jnp.float32)
 
 
 class GaussianBandit(_KArmedBandit):
@@ -144,7 +162,7 @@ class GaussianBandit(_KArmedBandit):
         )
 
     def _draw(self, key, action, means, params):
-        noise = jax.random.normal(key, jnp.shape(action))
+        noise = fast_random.normal(key, jnp.shape(action))
         return means[action] + params.stds[action] * noise
 
 
@@ -185,7 +203,8 @@ class PiecewiseStationaryBernoulliBandit(_KArmedBandit):
         return params.means[jnp.clip(piece, 0, self._num_pieces - 1)]
 
     def _draw(self, key, action, means, params):
-        return jax.random.bernoulli(key, means[action]).astype(jnp.float32)
+        unit = fast_random.uniform(key, jnp.shape(action))
+        return (unit < means[action]).astype(jnp.float32)
 
 
 def sutton_barto_params(key: PRNGKey, num_arms: int = 10) -> GaussianBanditParams:
@@ -219,6 +238,4 @@ def heteroscedastic_params(
     means = prior_mean + jax.random.normal(key_mean, (num_arms,)) / jnp.sqrt(
         prior_precision_scale * precision
     )
-    return GaussianBanditParams(
-        means=means, stds=precision**-0.5
-    )
+    return GaussianBanditParams(means=means, stds=precision**-0.5)

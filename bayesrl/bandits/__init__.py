@@ -1,0 +1,20 @@
+"""Decision rules and bandit agents: each factory returns an ``Agent``."""
+
+from bayesrl.bandits._registry import AgentSpec, describe
+from bayesrl.bandits.bayes_ucb import bayes_ucb
+from bayesrl.bandits.epsilon_greedy import epsilon_greedy
+from bayesrl.bandits.kl_ucb import kl_ucb
+from bayesrl.bandits.thompson import thompson_sampling
+from bayesrl.bandits.ucb1 import ucb1
+from bayesrl.bandits.uniform import uniform
+
+__all__ = [
+    "AgentSpec",
+    "bayes_ucb",
+    "describe",
+    "epsilon_greedy",
+    "kl_ucb",
+    "thompson_sampling",
+    "ucb1",
+    "uniform",
+]

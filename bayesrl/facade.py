@@ -1,0 +1,288 @@
+"""``Bandit``: a stateful host-side facade over a pure bandit agent.
+
+For notebooks and serving. It holds the agent's state and a PRNG key, checks
+every input on the host before anything is traced, and leaves the state
+untouched when it refuses an input. Calls are jitted once per batch capacity
+(batches are padded to the next power of two with arm ``-1``, weight 0, so a
+stream of varying batch sizes compiles a handful of times).
+
+Saved files are zip archives (``Bandit.save``): ``header.json`` is plain,
+human-readable JSON (format name, schema version, bayesrl version, the
+factory and its hyper-parameters, the state's field names), followed by one
+``.npy`` array per state leaf and the key. ``Bandit.load`` rebuilds the agent
+from the header, so a loaded bandit selects and updates exactly as the saved
+one would have.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesrl import __version__
+from bayesrl import random as fast_random
+from bayesrl.bandits import describe
+from bayesrl.bandits._registry import AgentSpec
+from bayesrl.base import Agent, BanditObs, guarded_update
+
+FORMAT_NAME = "bayesrl.Bandit"
+SCHEMA_VERSION = 1
+
+
+def _padded_capacity(size: int) -> int:
+    return 1 << max(0, size - 1).bit_length()
+
+
+class Bandit:
+    """Stateful wrapper: ``select()``, ``update(arms, rewards)``, ``save``/``load``.
+
+    Args:
+        agent: a bandit agent built by a ``bayesrl.bandits`` factory.
+        seed: integer seed of the facade's key.
+
+    Example:
+        >>> import bayesrl
+        >>> belief = bayesrl.beliefs.beta_bernoulli(10)
+        >>> bandit = bayesrl.Bandit(bayesrl.bandits.thompson_sampling(belief), seed=0)
+        >>> arm = bandit.select()
+        >>> bandit.update([arm], [1.0])
+    """
+
+    def __init__(self, agent: Agent, seed: int = 0):
+        spec = describe(agent)
+        if spec is None:
+            raise ValueError(
+                "agent was not built by a bayesrl.bandits factory, so Bandit cannot "
+                "validate its input or save it; use bayesrl.run or the agent's "
+                "functions directly"
+            )
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        self.agent = agent
+        self.spec: AgentSpec = spec
+        key_init, self._key = jax.random.split(jax.random.key(int(seed)))
+        self.state = agent.init(key_init)
+        self._all_available = np.ones((spec.num_arms,), dtype=bool)
+        self._select_fn = jax.jit(self._select_impl)
+        self._update_fn = jax.jit(self._update_impl)
+        self._update_select_fn = jax.jit(self._update_and_select_impl)
+
+    # -- pure kernels (jitted once per shape) --------------------------------
+
+    def _select_impl(self, key, state, available):
+        key, key_act = fast_random.split(key)
+        action, _ = self.agent.act(key_act, state, BanditObs(available=available))
+        return key, action
+
+    def _update_impl(self, state, arms, rewards, weights):
+        return guarded_update(self.spec.belief, state, arms, rewards, weights)
+
+    def _update_and_select_impl(self, key, state, arms, rewards, weights, available):
+        state, info = self._update_impl(state, arms, rewards, weights)
+        key, action = self._select_impl(key, state, available)
+        return key, state, action, info
+
+    # -- host-side API --------------------------------------------------------
+
+    @property
+    def num_arms(self) -> int:
+        return self.spec.num_arms
+
+    def select(self, available=None):
+        """The next arm (an int), or ``batch_size`` arms (an int array).
+
+        Args:
+            available: optional bool ``[num_arms]`` mask of arms that may be
+                chosen; at least ``batch_size`` must be True.
+        """
+        available = self._check_available(available)
+        self._key, action = self._select_fn(self._key, self.state, available)
+        return self._to_host_action(action)
+
+    def update(self, arms, rewards, weights=None) -> None:
+        """Add one round of feedback: ``rewards[i]`` observed for ``arms[i]``.
+
+        Repeated arms are allowed (batched and delayed feedback); the order of
+        the items does not matter. Refuses (``ValueError``) wrong shapes,
+        unknown arms, non-finite rewards or rewards outside the model's
+        support, negative or non-finite weights; the state is then unchanged.
+        """
+        padded = self._check_feedback(arms, rewards, weights)
+        new_state, info = self._update_fn(self.state, *padded)
+        self._commit(new_state, info)
+
+    def update_and_select(self, arms, rewards, weights=None, available=None):
+        """``update(arms, rewards)`` then ``select()``, in one compiled call."""
+        padded = self._check_feedback(arms, rewards, weights)
+        available = self._check_available(available)
+        key, new_state, action, info = self._update_select_fn(
+            self._key, self.state, *padded, available
+        )
+        self._commit(new_state, info)
+        self._key = key
+        return self._to_host_action(action)
+
+    def posterior_mean(self) -> np.ndarray:
+        """The model's current expected reward of every arm."""
+        return np.asarray(self.spec.belief.mean(self.state))
+
+    # -- validation -------------------------------------------------------------
+
+    def _check_available(self, available):
+        if available is None:
+            return self._all_available
+        mask = np.asarray(available)
+        if mask.shape != (self.num_arms,) or mask.dtype != np.bool_:
+            raise ValueError(
+                f"available must be a bool array of shape [{self.num_arms}], got "
+                f"dtype {mask.dtype} and shape {mask.shape}"
+            )
+        if mask.sum() < self.spec.batch_size:
+            raise ValueError(
+                f"available allows {int(mask.sum())} arms but the agent selects "
+                f"{self.spec.batch_size} per step"
+            )
+        return mask
+
+    def _check_feedback(self, arms, rewards, weights):
+        arms = np.asarray(arms)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if arms.ndim != 1 or rewards.shape != arms.shape or arms.size == 0:
+            raise ValueError(
+                "arms and rewards must be non-empty 1-D arrays of the same length, "
+                f"got shapes {arms.shape} and {rewards.shape}"
+            )
+        if not np.issubdtype(arms.dtype, np.integer):
+            raise ValueError(f"arms must be integers, got dtype {arms.dtype}")
+        if arms.min() < 0 or arms.max() >= self.num_arms:
+            raise ValueError(
+                f"arms must be in [0, {self.num_arms}), got values in "
+                f"[{arms.min()}, {arms.max()}]"
+            )
+        if not np.all(np.isfinite(rewards)):
+            raise ValueError("rewards must be finite (got NaN or inf)")
+        low, high = self.spec.reward_range
+        if rewards.min() < low or rewards.max() > high:
+            raise ValueError(
+                f"rewards must lie in [{low}, {high}] for this model, got values in "
+                f"[{rewards.min()}, {rewards.max()}]"
+            )
+        if weights is None:
+            weights = np.ones(arms.shape)
+        else:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != arms.shape:
+                raise ValueError(
+                    f"weights must have the shape of arms {arms.shape}, got "
+                    f"{weights.shape}"
+                )
+            if not np.all(np.isfinite(weights)) or weights.min() < 0:
+                raise ValueError("weights must be finite and >= 0")
+        capacity = _padded_capacity(arms.size)
+        pad = capacity - arms.size
+        dtype = jnp.result_type(float)
+        return (
+            np.pad(arms.astype(np.int32), (0, pad), constant_values=-1),
+            np.pad(rewards, (0, pad)).astype(dtype),
+            np.pad(weights, (0, pad)).astype(dtype),
+        )
+
+    def _commit(self, new_state, info) -> None:
+        if bool(info.rejected):  # unreachable after host validation; kept honest
+            raise ValueError("the update was rejected as numerically invalid")
+        self.state = new_state
+
+    def _to_host_action(self, action):
+        action = np.asarray(action)
+        return int(action) if action.ndim == 0 else action
+
+    # -- persistence ------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the agent's description, state and key to ``path`` (a zip)."""
+        leaves, _ = jax.tree.flatten(self.state)
+        header = dict(
+            format=FORMAT_NAME,
+            schema_version=SCHEMA_VERSION,
+            bayesrl_version=__version__,
+            factory=self.spec.factory,
+            config=self.spec.config,
+            state_type=type(self.state).__name__,
+            state_fields=list(getattr(self.state, "_fields", [])),
+            num_leaves=len(leaves),
+            key_impl=str(jax.random.key_impl(self._key)),
+        )
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("header.json", json.dumps(header, indent=2))
+            for index, leaf in enumerate(leaves):
+                archive.writestr(f"state/{index}.npy", _npy_bytes(np.asarray(leaf)))
+            archive.writestr(
+                "key.npy", _npy_bytes(np.asarray(jax.random.key_data(self._key)))
+            )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bandit:
+        """Rebuild a :class:`Bandit` saved with :meth:`save`."""
+        with zipfile.ZipFile(path) as archive:
+            header = json.loads(archive.read("header.json"))
+            if header.get("format") != FORMAT_NAME:
+                raise ValueError(f"{path} is not a saved bayesrl.Bandit")
+            if header.get("schema_version") != SCHEMA_VERSION:
+                raise ValueError(
+                    f"{path} has schema version {header.get('schema_version')}; this "
+                    f"bayesrl reads version {SCHEMA_VERSION}"
+                )
+            leaves = [
+                np.load(io.BytesIO(archive.read(f"state/{i}.npy")))
+                for i in range(header["num_leaves"])
+            ]
+            key_data = np.load(io.BytesIO(archive.read("key.npy")))
+        bandit = cls(_build_agent(header["factory"], header["config"]), seed=0)
+        template, treedef = jax.tree.flatten(bandit.state)
+        for saved, expected in zip(leaves, template, strict=True):
+            if saved.shape != expected.shape:
+                raise ValueError(
+                    f"saved state leaf of shape {saved.shape} does not fit the "
+                    f"rebuilt agent's {expected.shape}"
+                )
+        bandit.state = jax.tree.unflatten(
+            treedef,
+            [
+                jnp.asarray(x, dtype=t.dtype)
+                for x, t in zip(leaves, template, strict=True)
+            ],
+        )
+        bandit._key = jax.random.wrap_key_data(
+            jnp.asarray(key_data), impl=header["key_impl"]
+        )
+        return bandit
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _build_agent(factory: str, config: dict[str, Any]) -> Agent:
+    """Rebuild an agent from a saved header (inverse of the factories' specs)."""
+    from bayesrl import bandits, beliefs
+
+    config = dict(config)
+    if "belief" in config:
+        belief_spec = config.pop("belief")
+        belief_factory = getattr(beliefs, belief_spec["name"], None)
+        if belief_factory is None:
+            raise ValueError(f"unknown belief {belief_spec['name']!r} in saved file")
+        config["belief"] = belief_factory(**belief_spec["config"])
+    agent_factory = getattr(bandits, factory, None)
+    if agent_factory is None:
+        raise ValueError(f"unknown agent factory {factory!r} in saved file")
+    return agent_factory(**config)
