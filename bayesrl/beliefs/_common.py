@@ -79,7 +79,10 @@ def all_at_least_one(*values) -> bool:
 
 
 def config_value(value):
-    """A JSON-friendly copy of a hyper-parameter (for saved headers)."""
+    """A JSON-friendly copy of a hyper-parameter (for saved headers); None for a
+    traced value, which no file can hold."""
+    if not is_concrete(value):
+        return None
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     array = np.asarray(value)

@@ -107,19 +107,24 @@ def discount_state(state: BetaBernoulliState, gamma) -> BetaBernoulliState:
 
 
 def _insert_into_window(state, arms, rewards, weights):
-    """Push the batch into the ring buffer; return it and the evicted items."""
+    """Push the batch's real observations (not padding, not zero weight) into the
+    ring buffer; return the new state and the items they evicted."""
+    num_arms = state.successes.shape[0]
     capacity = state.window_arms.shape[0]
-    slots = (state.window_head + jnp.arange(arms.shape[0])) % capacity
+    real = (arms >= 0) & (arms < num_arms) & (weights != 0)
+    offsets = jnp.cumsum(real) - 1
+    # Padding gets slot `capacity`, out of range: dropped by the scatters below.
+    slots = jnp.where(real, (state.window_head + offsets) % capacity, capacity)
     evicted = (
-        state.window_arms[slots],
-        state.window_rewards[slots],
-        state.window_weights[slots],
+        state.window_arms.at[slots].get(mode="fill", fill_value=-1),
+        state.window_rewards.at[slots].get(mode="fill", fill_value=0.0),
+        state.window_weights.at[slots].get(mode="fill", fill_value=0.0),
     )
     state = state._replace(
-        window_arms=state.window_arms.at[slots].set(arms),
-        window_rewards=state.window_rewards.at[slots].set(rewards),
-        window_weights=state.window_weights.at[slots].set(weights),
-        window_head=(state.window_head + arms.shape[0]) % capacity,
+        window_arms=state.window_arms.at[slots].set(arms, mode="drop"),
+        window_rewards=state.window_rewards.at[slots].set(rewards, mode="drop"),
+        window_weights=state.window_weights.at[slots].set(weights, mode="drop"),
+        window_head=(state.window_head + jnp.sum(real)) % capacity,
     )
     return state, evicted
 

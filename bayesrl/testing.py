@@ -1,0 +1,151 @@
+"""Conformance checks every agent and belief must pass (``DESIGN.md`` section 1).
+
+Use them in your own tests when you write an agent::
+
+    from bayesrl.testing import check_agent
+    check_agent(my_agent, obs, transition)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesrl import random as fast_random
+from bayesrl.base import Agent, Belief, Transition
+from bayesrl.types import ArrayTree, PRNGKey
+
+
+def _assert_trees_equal(a, b, message: str) -> None:
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b, f"{message}: structures differ ({tree_a} vs {tree_b})"
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=message)
+
+
+def check_agent(
+    agent: Agent,
+    obs: ArrayTree,
+    transition: Transition,
+    key: PRNGKey | None = None,
+    num_keys: int = 4,
+) -> None:
+    """Check the ``Agent`` contract; raises ``AssertionError`` on a violation.
+
+    Checked: ``init``/``act``/``update`` jit; ``act`` is deterministic given its
+    key and leaves the state untouched (it returns no state); ``update``
+    preserves the state's structure, shapes and dtypes; a second jitted call
+    with new values does not recompile; ``vmap`` over keys equals a loop.
+
+    Args:
+        agent: the agent under test.
+        obs: an observation the agent can act on.
+        transition: a transition the agent can learn from.
+        key: a typed key (default ``jax.random.key(0)``).
+        num_keys: keys used for the vmap-equals-loop check.
+    """
+    key = jax.random.key(0) if key is None else key
+    key_init, key_act, key_update = fast_random.split(key, 3)
+    init = jax.jit(agent.init)
+    act = jax.jit(agent.act)
+    update = jax.jit(agent.update)
+
+    state = init(key_init)
+    _assert_trees_equal(state, agent.init(key_init), "jitted init differs from eager")
+    state_before = jax.tree.map(jnp.copy, state)
+    action, _ = act(key_act, state, obs)
+    again, _ = act(key_act, state, obs)
+    _assert_trees_equal(action, again, "act is not deterministic given its key")
+    _assert_trees_equal(state, state_before, "act modified the state")
+
+    new_state, _ = update(key_update, state, transition)
+    assert jax.tree.structure(new_state) == jax.tree.structure(state), (
+        "update changed the state's structure"
+    )
+    for old, new in zip(
+        jax.tree.leaves(state), jax.tree.leaves(new_state), strict=True
+    ):
+        assert old.shape == new.shape and old.dtype == new.dtype, (
+            f"update changed a leaf from {old.shape}/{old.dtype} to "
+            f"{new.shape}/{new.dtype}"
+        )
+
+    act_cache, update_cache = act._cache_size(), update._cache_size()
+    act(key_update, new_state, obs)
+    update(key_act, new_state, transition)
+    assert act._cache_size() == act_cache, "act recompiled for a new state"
+    assert update._cache_size() == update_cache, "update recompiled for a new state"
+
+    keys = fast_random.split(key_act, num_keys)
+    batched, _ = jax.vmap(agent.act, in_axes=(0, None, None))(keys, new_state, obs)
+    for i in range(num_keys):
+        single, _ = act(keys[i], new_state, obs)
+        _assert_trees_equal(
+            jax.tree.map(lambda x, i=i: x[i], batched), single, "vmap(act) != loop"
+        )
+
+
+def check_belief(
+    belief: Belief,
+    arms: np.ndarray,
+    rewards: np.ndarray,
+    rtol: float = 1e-5,
+) -> None:
+    """Check the ``Belief`` contract on a batch of observations.
+
+    Checked: one batched update gives the same posterior (means and counts) as
+    the same items added one at a time, in a shuffled order;
+    ``discount(state, 1)`` is an exact identity; padding items (arm ``-1``) and
+    zero-weight items change nothing; ``sample``, ``mean`` and ``counts`` have
+    shape ``[num_arms]``.
+    """
+    arms = np.asarray(arms, np.int32)
+    rewards = np.asarray(rewards, np.float32)
+    weights = np.ones_like(rewards)
+    prior = belief.init()
+    batched = belief.update(
+        prior, jnp.asarray(arms), jnp.asarray(rewards), jnp.asarray(weights)
+    )
+    order = np.random.default_rng(0).permutation(arms.size)
+    sequential = prior
+    for i in order:
+        sequential = belief.update(
+            sequential,
+            jnp.asarray(arms[i : i + 1]),
+            jnp.asarray(rewards[i : i + 1]),
+            jnp.ones((1,), jnp.float32),
+        )
+    # The posterior must agree; the state's layout may not (a sliding window's
+    # ring buffer holds the same items in insertion order).
+    for summary in (belief.mean, belief.counts):
+        np.testing.assert_allclose(
+            np.asarray(summary(batched), np.float64),
+            np.asarray(summary(sequential), np.float64),
+            rtol=rtol,
+            atol=1e-5,
+            err_msg="batched update != sequential updates",
+        )
+    _assert_trees_equal(
+        belief.discount(batched, 1.0), batched, "discount(1) is not identity"
+    )
+
+    padded = belief.update(
+        batched,
+        jnp.asarray([-1, int(arms[0])], jnp.int32),
+        jnp.asarray([0.5, 0.5], jnp.float32),
+        jnp.asarray([1.0, 0.0], jnp.float32),
+    )
+    if (
+        belief.config.get("visit_discount", 1.0) == 1.0
+        and belief.config.get("discount", 1.0) == 1.0
+    ):
+        _assert_trees_equal(
+            padded, batched, "padding or zero weights changed the state"
+        )
+
+    k = belief.num_arms
+    assert belief.sample(jax.random.key(1), batched).shape == (k,)
+    assert belief.mean(batched).shape == (k,)
+    assert belief.counts(batched).shape == (k,)

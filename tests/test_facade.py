@@ -1,0 +1,118 @@
+"""bayesrl.Bandit: validation leaves state untouched, save/load round trip."""
+
+import json
+import zipfile
+
+import jax
+import numpy as np
+import pytest
+
+import bayesrl
+from bayesrl import bandits, beliefs
+
+
+def make(agent=None, seed=3):
+    agent = agent or bandits.thompson_sampling(
+        beliefs.beta_bernoulli(5, prior_alpha=2.0)
+    )
+    return bayesrl.Bandit(agent, seed=seed)
+
+
+def test_select_update_and_posterior():
+    bandit = make()
+    arm = bandit.select()
+    assert isinstance(arm, int) and 0 <= arm < 5
+    bandit.update([arm, arm, 4], [1.0, 0.0, 1.0])
+    assert float(bandit.state.alpha[arm]) == (3.0 if arm != 4 else 4.0)
+    assert bandit.posterior_mean().shape == (5,)
+    arms = make(
+        bandits.thompson_sampling(beliefs.beta_bernoulli(5), batch_size=3)
+    ).select()
+    assert arms.shape == (3,) and len(set(arms.tolist())) == 3
+
+
+@pytest.mark.parametrize(
+    "arms,rewards,weights,match",
+    [
+        ([5], [1.0], None, "arms must be in"),
+        ([-1], [1.0], None, "arms must be in"),
+        ([0.5], [1.0], None, "integers"),
+        ([0, 1], [1.0], None, "same length"),
+        ([], [], None, "non-empty"),
+        ([0], [np.nan], None, "finite"),
+        ([0], [1.5], None, "must lie in"),
+        ([0], [1.0], [-1.0], "weights"),
+        ([[0]], [[1.0]], None, "1-D"),
+    ],
+)
+def test_bad_feedback_is_refused_and_state_untouched(arms, rewards, weights, match):
+    bandit = make()
+    before = jax.tree.map(np.asarray, bandit.state)
+    with pytest.raises(ValueError, match=match):
+        bandit.update(arms, rewards, weights)
+    for x, y in zip(
+        jax.tree.leaves(before), jax.tree.leaves(bandit.state), strict=True
+    ):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_masks_and_bad_masks():
+    bandit = make()
+    mask = np.array([False, False, True, False, False])
+    assert all(bandit.select(available=mask) == 2 for _ in range(5))
+    with pytest.raises(ValueError, match="available"):
+        bandit.select(available=np.zeros(5, bool))
+    with pytest.raises(ValueError, match="available"):
+        bandit.select(available=[1, 0, 1, 0, 1])
+
+
+def test_save_load_then_update_equals_the_unsaved_path(tmp_path):
+    original = make(
+        bandits.thompson_sampling(beliefs.normal_gamma(4, prior_shape=3.0)), seed=7
+    )
+    for arm in range(4):
+        original.update([arm], [0.1 * arm])
+    path = tmp_path / "bandit.zip"
+    original.save(path)
+    loaded = bayesrl.Bandit.load(path)
+    header = json.loads(zipfile.ZipFile(path).read("header.json"))
+    assert header["factory"] == "thompson_sampling" and header["schema_version"] == 1
+    assert header["config"]["belief"]["config"]["prior_shape"] == 3.0
+    for step in range(5):
+        a = original.update_and_select([step % 4], [0.5])
+        b = loaded.update_and_select([step % 4], [0.5])
+        assert a == b
+    for x, y in zip(
+        jax.tree.leaves(original.state), jax.tree.leaves(loaded.state), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        bandits.ucb1(4),
+        bandits.kl_ucb(4, c=3.0),
+        bandits.epsilon_greedy(4, 0.3),
+        bandits.uniform(4),
+        bandits.bayes_ucb(beliefs.beta_bernoulli(4, window=10)),
+    ],
+)
+def test_every_factory_round_trips(tmp_path, agent):
+    bandit = bayesrl.Bandit(agent, seed=1)
+    bandit.update([0, 1], [1.0, 0.0])
+    bandit.save(tmp_path / "b.zip")
+    loaded = bayesrl.Bandit.load(tmp_path / "b.zip")
+    assert [bandit.select() for _ in range(5)] == [loaded.select() for _ in range(5)]
+
+
+def test_refuses_custom_agents_and_foreign_files(tmp_path):
+    agent = bandits.ucb1(3)
+    custom = bayesrl.Agent(agent.init, lambda k, s, o: agent.act(k, s, o), agent.update)
+    with pytest.raises(ValueError, match="factory"):
+        bayesrl.Bandit(custom, seed=0)
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("header.json", json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not a saved"):
+        bayesrl.Bandit.load(path)

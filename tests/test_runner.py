@@ -1,0 +1,75 @@
+"""The runner: run_many equals a loop of run, no recompilation, batched env params."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import bayesrl
+from bayesrl import bandits, beliefs, envs, runner
+
+
+def test_run_many_equals_separate_runs():
+    agent = bandits.thompson_sampling(beliefs.beta_bernoulli(6))
+    env = envs.BernoulliBandit(6)
+    key = jax.random.key(5)
+    states, metrics = bayesrl.run_many(key, agent, env, env.default_params, 50, 4)
+    assert metrics.regret.shape == (4, 50) and metrics.reward.shape == (4, 50)
+    for i, seed_key in enumerate(jax.random.split(key, 4)):
+        state, single = bayesrl.run(seed_key, agent, env, env.default_params, 50)
+        assert single.regret.shape == (50,)
+        np.testing.assert_array_equal(single.action, metrics.action[i])
+        np.testing.assert_array_equal(single.reward, metrics.reward[i])
+        np.testing.assert_allclose(state.alpha, states.alpha[i])
+
+
+def test_second_call_does_not_recompile():
+    agent = bandits.ucb1(4)
+    env = envs.BernoulliBandit(4)
+    bayesrl.run_many(jax.random.key(0), agent, env, env.default_params, 20, 3)
+    before = runner._run_many._cache_size()
+    params = env.default_params.replace(means=jnp.array([0.1, 0.9, 0.5, 0.3]))
+    bayesrl.run_many(jax.random.key(1), agent, env, params, 20, 3)
+    assert runner._run_many._cache_size() == before
+
+
+def test_batched_env_params_give_one_instance_per_seed():
+    env = envs.BernoulliBandit(3)
+    means = jnp.array([[0.9, 0.1, 0.1], [0.1, 0.1, 0.9]])
+    params = env.default_params.replace(means=means)
+    agent = bandits.ucb1(3)
+    _, metrics = bayesrl.run_many(
+        jax.random.key(0), agent, env, params, 300, 2, batched_env_params=True
+    )
+    counts = [np.bincount(np.asarray(metrics.action[i]), minlength=3) for i in range(2)]
+    assert counts[0].argmax() == 0 and counts[1].argmax() == 2
+    with pytest.raises(ValueError, match="leading axis"):
+        bayesrl.run_many(
+            jax.random.key(0),
+            agent,
+            env,
+            env.default_params,
+            10,
+            2,
+            batched_env_params=True,
+        )
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_bad_sizes_are_refused(bad):
+    agent = bandits.uniform(3)
+    env = envs.BernoulliBandit(3)
+    with pytest.raises(ValueError, match="num_steps"):
+        bayesrl.run(jax.random.key(0), agent, env, env.default_params, bad)
+
+
+def test_progress_bar_reports(capsys):
+    agent = bandits.uniform(3)
+    env = envs.BernoulliBandit(3)
+    _, metrics = bayesrl.run_many(
+        jax.random.key(0), agent, env, env.default_params, 40, 2, progress_bar=True
+    )
+    jax.effects_barrier()
+    assert metrics.regret.shape == (2, 40)
+    captured = capsys.readouterr()
+    assert "40" in captured.out + captured.err
