@@ -273,3 +273,28 @@ def test_hyper_parameters_can_be_traced():
 
     alphas = jax.vmap(posterior_alpha)(jnp.array([1.0, 0.5]))
     np.testing.assert_allclose(alphas, [3.0, 2.5])
+
+
+@pytest.mark.parametrize(
+    "a,b", [(1.0, 1.0), (3.0, 500.0), (2000.0, 7.0), (50.0, 50.0), (1.0, 3.0)]
+)
+@pytest.mark.parametrize("level", [0.01, 0.5, 0.99, 1 - 1e-5])
+def test_beta_quantile_at_bayes_ucb_levels(a, b, level):
+    expected = stats.beta(a, b).ppf(level)
+    # The solver, in float64 where betainc is accurate: tight agreement.
+    with jax.enable_x64(True):
+        belief = beliefs.beta_bernoulli(2)
+        state = belief.init()._replace(
+            successes=jnp.array([a - 1.0, 0.0]), failures=jnp.array([b - 1.0, 0.0])
+        )
+        assert state.alpha.dtype == jnp.float64
+        np.testing.assert_allclose(
+            belief.quantile(state, level)[0], expected, rtol=1e-8
+        )
+    # float32: limited by float32 betainc near the tails, still far below any
+    # gap between Bayes-UCB indices that matters.
+    belief = beliefs.beta_bernoulli(2)
+    state = belief.init()._replace(
+        successes=jnp.array([a - 1.0, 0.0]), failures=jnp.array([b - 1.0, 0.0])
+    )
+    assert abs(float(belief.quantile(state, level)[0]) - expected) < 1e-4

@@ -10,9 +10,10 @@ import numpy as np
 
 from bayesrl.types import Array
 
-# Bisection halvings for posterior quantiles: 2^-40 of the bracket is below
-# float32 (and near float64) resolution for the brackets used here.
-QUANTILE_BISECTION_STEPS = 40
+# Safeguarded Newton steps for posterior quantiles: from a normal approximation
+# 24 steps reach float64 resolution for the Beta (in log-odds) and Student-t
+# quantiles at the levels Bayes-UCB uses, 0.5 to 1 - 1e-5 (tested vs scipy).
+QUANTILE_NEWTON_STEPS = 24
 
 
 def per_arm_sum(values: Array, arms: Array, num_arms: int) -> Array:
@@ -89,18 +90,24 @@ def config_value(value):
     return array.item() if array.ndim == 0 else array.tolist()
 
 
-def bisect_quantile(cdf, level: Array, low: Array, high: Array) -> Array:
-    """Solve ``cdf(x) = level`` for ``x`` in ``[low, high]`` by bisection.
+def newton_quantile(cdf, pdf, level: Array, start: Array, low: Array, high: Array):
+    """Solve ``cdf(x) = level`` on ``[low, high]`` by safeguarded Newton steps.
 
-    ``cdf`` is increasing and vectorised; a fixed number of halvings keeps the
-    function branch-free and jittable.
+    Each step keeps a bracket ``[low, high]`` around the root (``cdf`` is
+    increasing) and takes the Newton step ``x - (cdf(x) - level) / pdf(x)`` when
+    it stays inside the bracket, else the bracket's midpoint, so it
+    converges like bisection at worst and quadratically near the root. A fixed
+    number of steps keeps it branch-free and jittable.
     """
 
-    def halve(_, bracket):
-        low, high = bracket
-        middle = 0.5 * (low + high)
-        below = cdf(middle) < level
-        return jnp.where(below, middle, low), jnp.where(below, high, middle)
+    def step(_, carry):
+        x, low, high = carry
+        excess = cdf(x) - level
+        low = jnp.where(excess < 0, x, low)
+        high = jnp.where(excess >= 0, x, high)
+        newton = x - excess / jnp.maximum(pdf(x), 1e-30)
+        inside = (newton >= low) & (newton <= high)
+        return jnp.where(inside, newton, 0.5 * (low + high)), low, high
 
-    low, high = jax.lax.fori_loop(0, QUANTILE_BISECTION_STEPS, halve, (low, high))
-    return 0.5 * (low + high)
+    x, _, _ = jax.lax.fori_loop(0, QUANTILE_NEWTON_STEPS, step, (start, low, high))
+    return x

@@ -37,11 +37,11 @@ from bayesrl import random as fast_random
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     all_at_least_one,
-    bisect_quantile,
     check_discount,
     check_num_arms,
     check_positive,
     config_value,
+    newton_quantile,
     per_arm,
     per_arm_sum,
     visited_arms,
@@ -195,15 +195,31 @@ def mean(state: BetaBernoulliState) -> Array:
 
 
 def quantile(state: BetaBernoulliState, level) -> Array:
-    """Posterior quantiles by bisection of the regularised incomplete beta."""
+    """Posterior quantiles by safeguarded Newton steps on the log-odds
+    ``y = log(x / (1 - x))``, where the Beta law is close to normal: the start is
+    the logit-normal approximation ``y ~ N(psi(a) - psi(b), psi'(a) + psi'(b))``
+    and each step solves ``I_x(a, b) = level`` with ``dI/dy = pdf(x) x (1 - x)``.
+    """
     alpha, beta = state.alpha, state.beta
     level = jnp.broadcast_to(jnp.asarray(level, alpha.dtype), alpha.shape)
-    return bisect_quantile(
-        lambda x: jax.scipy.special.betainc(alpha, beta, x),
-        level,
-        jnp.zeros_like(alpha),
-        jnp.ones_like(alpha),
-    )
+    special = jax.scipy.special
+    center = special.digamma(alpha) - special.digamma(beta)
+    spread = jnp.sqrt(special.polygamma(1, alpha) + special.polygamma(1, beta))
+    log_normaliser = special.betaln(alpha, beta)
+
+    def cdf(y):
+        return special.betainc(alpha, beta, jax.nn.sigmoid(y))
+
+    def density(y):  # d cdf / dy = x^a (1 - x)^b / B(a, b)
+        return jnp.exp(
+            alpha * jax.nn.log_sigmoid(y)
+            + beta * jax.nn.log_sigmoid(-y)
+            - log_normaliser
+        )
+
+    bound = jnp.full_like(alpha, 40.0)  # logit 40: x within 4e-18 of 0 or 1
+    start = jnp.clip(center + special.ndtri(level) * spread, -bound, bound)
+    return jax.nn.sigmoid(newton_quantile(cdf, density, level, start, -bound, bound))
 
 
 def beta_bernoulli(

@@ -32,11 +32,11 @@ from bayesrl import random as fast_random
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     all_at_least_one,
-    bisect_quantile,
     check_discount,
     check_num_arms,
     check_positive,
     config_value,
+    newton_quantile,
     per_arm,
     per_arm_sum,
 )
@@ -170,7 +170,21 @@ def quantile(state: NormalGammaState, level) -> Array:
     # |t| beyond 1e4 has probability far below any level used by Bayes-UCB
     # for degrees >= 2 (alpha0 >= 1).
     bound = jnp.full_like(degrees, 1e4)
-    t = bisect_quantile(lambda x: _student_t_cdf(x, degrees), level, -bound, bound)
+    log_normaliser = (
+        jax.scipy.special.gammaln(0.5 * (degrees + 1.0))
+        - jax.scipy.special.gammaln(0.5 * degrees)
+        - 0.5 * jnp.log(degrees * jnp.pi)
+    )
+
+    def pdf(x):
+        return jnp.exp(
+            log_normaliser - 0.5 * (degrees + 1.0) * jnp.log1p(x**2 / degrees)
+        )
+
+    start = jax.scipy.special.ndtri(level)
+    t = newton_quantile(
+        lambda x: _student_t_cdf(x, degrees), pdf, level, start, -bound, bound
+    )
     return state.mean + jnp.sqrt(state.rate / (state.shape * state.precision_scale)) * t
 
 

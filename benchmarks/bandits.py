@@ -1,0 +1,496 @@
+"""The K-armed bandit benchmark: ``python -m benchmarks.bandits [--full]``.
+
+Prints and writes (``benchmarks/results/bandits.json`` and ``bandits_regret.png``):
+
+1. **Regret table**: mean cumulative pseudo-regret with 95% intervals over
+   seeds for every K-armed agent on the standard instances of ``bandits.md``
+   section 2.1 (standard Bernoulli, Garivier-Cappe, Sutton-Barto, the
+   variance-adaptive heteroscedastic instance, a piecewise-stationary one).
+2. **Throughput** in bandit-steps/s (one ``act`` + one ``update`` of one run)
+   of Bernoulli TS, Gaussian TS and UCB1 for S parallel runs x T rounds x K
+   arms, each with its ratio to the vectorised NumPy reference of
+   ``benchmarks/peers/numpy_bandits.py`` timed in the same process (best of
+   ``--repeats`` after a compiling call), and to MABWiser when installed.
+   Regret parity with the NumPy reference is read off the same runs.
+3. **Latency** of one fused update+select call through ``bayesrl.Bandit``
+   (median and p99), and compile times.
+4. **Lai-Robbins slope**: ``(R_10T - R_T) / ln 10`` over the same seeds,
+   divided by ``C(mu)``; the NumPy TS reference band is about 0.8.
+
+The default run is sized for about two minutes on 2 CPU cores: K = 100 uses
+T = 200 rounds and S <= 10^3, and the slope is measured from 10^3 to 10^4
+rounds. ``--full`` runs the issue's grid (T = 10^3 everywhere, S up to 10^4 at
+K = 100, slope from 10^4 to 10^5), which takes much longer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import bayesrl
+from bayesrl import bandits, beliefs, envs
+from bayesrl.eval import bootstrap_interval, lai_robbins_constant, mean_interval
+from benchmarks.peers import numpy_bandits
+
+RESULTS = Path(__file__).parent / "results"
+STANDARD_MEANS = np.linspace(0.2, 0.7, 10)
+
+
+def machine() -> dict:
+    """Where the numbers come from (results are only comparable on one machine)."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return dict(
+        platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count(),
+        python=platform.python_version(),
+        jax=jax.__version__,
+        devices=[str(d) for d in jax.devices()],
+        load_average_at_start=load,
+    )
+
+
+# -- 1. regret table ------------------------------------------------------------
+
+
+def bernoulli_agents(num_arms: int) -> dict:
+    return {
+        "thompson (Beta(1,1))": bandits.thompson_sampling(
+            beliefs.beta_bernoulli(num_arms)
+        ),
+        "bayes_ucb (Beta)": bandits.bayes_ucb(beliefs.beta_bernoulli(num_arms)),
+        "kl_ucb": bandits.kl_ucb(num_arms),
+        "ucb1": bandits.ucb1(num_arms),
+        "epsilon_greedy (0.1)": bandits.epsilon_greedy(num_arms, 0.1),
+        "uniform": bandits.uniform(num_arms),
+    }
+
+
+def gaussian_agents(num_arms: int) -> dict:
+    return {
+        "gaussian_thompson (sigma=1)": bandits.thompson_sampling(
+            beliefs.gaussian(num_arms)
+        ),
+        "normal_gamma_thompson": bandits.thompson_sampling(
+            beliefs.normal_gamma(num_arms)
+        ),
+        "bayes_ucb (Gaussian)": bandits.bayes_ucb(beliefs.gaussian(num_arms)),
+        "epsilon_greedy (0.1)": bandits.epsilon_greedy(num_arms, 0.1),
+        "uniform": bandits.uniform(num_arms),
+    }
+
+
+def cumulative_regret(agent, env, params, num_steps, num_seeds, key, batched=False):
+    _, metrics = bayesrl.run_many(
+        jax.random.key(key),
+        agent,
+        env,
+        params,
+        num_steps,
+        num_seeds,
+        batched_env_params=batched,
+    )
+    return np.asarray(metrics.regret, np.float64).cumsum(axis=1)
+
+
+def regret_rows(instance, agents, env, params, num_steps, num_seeds, batched=False):
+    rows, curves = [], {}
+    for name, agent in agents.items():
+        curve = cumulative_regret(agent, env, params, num_steps, num_seeds, 1, batched)
+        mean, half = mean_interval(curve[:, -1])
+        rows.append(
+            dict(
+                instance=instance,
+                agent=name,
+                horizon=num_steps,
+                seeds=num_seeds,
+                regret=mean,
+                ci95=half,
+            )
+        )
+        curves[name] = curve
+        print(f"  {instance:28s} {name:30s} T={num_steps:6d}  {mean:9.2f} ± {half:.2f}")
+    return rows, curves
+
+
+def variance_adaptive_rows(num_steps, num_seeds):
+    """TS with oracle per-arm sigma vs VarTS (Normal-Gamma) vs TS with
+    sigma = max_k sigma_k, on instances drawn from the Normal-Gamma prior."""
+    env = envs.GaussianBandit(10)
+    keys = jax.random.split(jax.random.key(7), num_seeds)
+    params = jax.vmap(envs.heteroscedastic_params)(keys)
+
+    def runs(make_belief):
+        def one(key, p):
+            agent = bandits.thompson_sampling(make_belief(p))
+            return bayesrl.run(key, agent, env, p, num_steps)[1].regret.sum()
+
+        return np.asarray(
+            jax.jit(jax.vmap(one))(
+                jax.random.split(jax.random.key(8), num_seeds), params
+            )
+        )
+
+    rows = []
+    for name, make_belief in [
+        (
+            "gaussian_thompson (oracle sigma_k)",
+            lambda p: beliefs.gaussian(10, noise_std=p.stds),
+        ),
+        ("normal_gamma_thompson (VarTS)", lambda p: beliefs.normal_gamma(10)),
+        (
+            "gaussian_thompson (sigma=max_k sigma_k)",
+            lambda p: beliefs.gaussian(10, noise_std=jnp.max(p.stds)),
+        ),
+    ]:
+        mean, half = mean_interval(runs(make_belief))
+        rows.append(
+            dict(
+                instance="heteroscedastic (NG prior)",
+                agent=name,
+                horizon=num_steps,
+                seeds=num_seeds,
+                regret=mean,
+                ci95=half,
+            )
+        )
+        print(
+            f"  {'heteroscedastic (NG prior)':28s} {name:30s} "
+            f"T={num_steps:6d}  {mean:9.2f} ± {half:.2f}"
+        )
+    return rows
+
+
+def regret_table(full: bool):
+    print("\n== Regret: mean cumulative pseudo-regret, 95% intervals over seeds ==")
+    rows, plots = [], {}
+    seeds = 2000 if full else 200
+    env = envs.BernoulliBandit(10)
+    r, plots["standard"] = regret_rows(
+        "standard K=10 Bernoulli",
+        bernoulli_agents(10),
+        env,
+        env.default_params,
+        1000,
+        seeds,
+    )
+    rows += r
+    gc_steps = 20_000 if full else 2000
+    for label, means in [
+        ("Garivier-Cappe 2 arms", [0.9, 0.8]),
+        (
+            "Garivier-Cappe low rate",
+            [0.1, 0.05, 0.05, 0.05, 0.02, 0.02, 0.02, 0.01, 0.01, 0.01],
+        ),
+    ]:
+        env = envs.BernoulliBandit(len(means))
+        params = env.default_params.replace(means=jnp.asarray(means))
+        agents = {
+            k: v for k, v in bernoulli_agents(len(means)).items() if k != "uniform"
+        }
+        rows += regret_rows(label, agents, env, params, gc_steps, seeds // 2)[0]
+    env = envs.GaussianBandit(10)
+    params = jax.vmap(envs.sutton_barto_params)(
+        jax.random.split(jax.random.key(3), seeds)
+    )
+    rows += regret_rows(
+        "Sutton-Barto testbed",
+        gaussian_agents(10),
+        env,
+        params,
+        1000,
+        seeds,
+        batched=True,
+    )[0]
+    rows += variance_adaptive_rows(1000 if not full else 10_000, seeds)
+    env = envs.PiecewiseStationaryBernoulliBandit(10, num_pieces=2)
+    rows += regret_rows(
+        "piecewise (switch at t=500)",
+        {
+            "thompson": bandits.thompson_sampling(beliefs.beta_bernoulli(10)),
+            "thompson discount=0.98": bandits.thompson_sampling(
+                beliefs.beta_bernoulli(10, discount=0.98)
+            ),
+            "thompson window=200": bandits.thompson_sampling(
+                beliefs.beta_bernoulli(10, window=200)
+            ),
+        },
+        env,
+        env.default_params,
+        1000,
+        seeds,
+    )[0]
+    return rows, plots
+
+
+# -- 2. throughput --------------------------------------------------------------
+
+
+def best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def throughput_row(algorithm, num_seeds, num_arms, num_steps, repeats):
+    means = np.linspace(0.2, 0.7, num_arms)
+    if algorithm == "bernoulli_thompson":
+        agent = bandits.thompson_sampling(beliefs.beta_bernoulli(num_arms))
+        env = envs.BernoulliBandit(num_arms)
+        params = env.default_params
+        reference_args = (numpy_bandits.bernoulli_thompson, means)
+    elif algorithm == "gaussian_thompson":
+        agent = bandits.thompson_sampling(beliefs.gaussian(num_arms))
+        env = envs.GaussianBandit(num_arms)
+        params = env.default_params.replace(means=jnp.asarray(means))
+        reference_args = (numpy_bandits.gaussian_thompson, means, 1.0)
+    else:
+        agent = bandits.ucb1(num_arms)
+        env = envs.BernoulliBandit(num_arms)
+        params = env.default_params
+        reference_args = (numpy_bandits.ucb1, means)
+
+    def reference(seed):
+        function, *instance = reference_args
+        return function(*instance, num_seeds, num_steps, seed)
+
+    def ours(seed=0):
+        _, metrics = bayesrl.run_many(
+            jax.random.key(seed), agent, env, params, num_steps, num_seeds
+        )
+        return np.asarray(metrics.regret.sum(axis=1))
+
+    start = time.perf_counter()
+    ours()
+    compile_and_run = time.perf_counter() - start
+    ours_time = best_of(ours, repeats)
+    numpy_time = best_of(lambda: reference(1), repeats)
+    our_regret = ours(2)
+    numpy_regret = reference(3)
+    steps = num_seeds * num_steps
+    row = dict(
+        algorithm=algorithm,
+        num_seeds=num_seeds,
+        num_arms=num_arms,
+        num_steps=num_steps,
+        bayesrl_steps_per_s=steps / ours_time,
+        numpy_steps_per_s=steps / numpy_time,
+        ratio_vs_numpy=numpy_time / ours_time,
+        first_call_s=compile_and_run,
+        regret_bayesrl=mean_interval(our_regret),
+        regret_numpy=mean_interval(numpy_regret),
+    )
+    print(
+        f"  {algorithm:20s} S={num_seeds:6d} K={num_arms:4d} T={num_steps:5d}  "
+        f"bayesrl {row['bayesrl_steps_per_s'] / 1e6:7.3f} M/s  numpy "
+        f"{row['numpy_steps_per_s'] / 1e6:7.3f} M/s  "
+        f"ratio {row['ratio_vs_numpy']:6.2f}x  "
+        f"regret {row['regret_bayesrl'][0]:.1f}±{row['regret_bayesrl'][1]:.1f} vs "
+        f"{row['regret_numpy'][0]:.1f}±{row['regret_numpy'][1]:.1f}"
+    )
+    return row
+
+
+def mabwiser_rows(num_steps=1000):
+    """Per-step rate of MABWiser, one bandit at a time (its documented usage)."""
+    try:
+        from mabwiser.mab import MAB, LearningPolicy
+    except ImportError:
+        print("  MABWiser not installed (pip install '.[peers]'): skipped")
+        return []
+    rows = []
+    means = STANDARD_MEANS
+    rng = np.random.default_rng(0)
+    for name, policy in [
+        ("bernoulli_thompson", LearningPolicy.ThompsonSampling()),
+        ("ucb1", LearningPolicy.UCB1(alpha=1.0)),
+    ]:
+        arms = list(range(means.size))
+        mab = MAB(arms, policy, seed=0)
+        mab.fit(arms, [float(rng.random() < m) for m in means])
+        start = time.perf_counter()
+        for _ in range(num_steps):
+            arm = mab.predict()
+            mab.partial_fit([arm], [float(rng.random() < means[arm])])
+        rate = num_steps / (time.perf_counter() - start)
+        rows.append(dict(algorithm=name, mabwiser_steps_per_s=rate))
+        print(f"  MABWiser {name:20s} {rate:10.0f} steps/s (one bandit, K=10)")
+    return rows
+
+
+def throughput_table(full, repeats):
+    print(
+        "\n== Throughput: bandit-steps/s, ratio to vectorised NumPy in this process =="
+    )
+    rows = []
+    for algorithm in ["bernoulli_thompson", "gaussian_thompson", "ucb1"]:
+        for num_arms in (10, 100):
+            for num_seeds in (100, 1000, 10_000):
+                if num_arms == 100 and not full and num_seeds > 1000:
+                    continue
+                num_steps = 1000 if (full or num_arms == 10) else 200
+                rows.append(
+                    throughput_row(algorithm, num_seeds, num_arms, num_steps, repeats)
+                )
+    peers = mabwiser_rows()
+    for peer in peers:
+        best = max(
+            r["bayesrl_steps_per_s"]
+            for r in rows
+            if r["algorithm"] == peer["algorithm"]
+        )
+        peer["ratio_best_bayesrl_vs_mabwiser"] = best / peer["mabwiser_steps_per_s"]
+        print(
+            f"  bayesrl {peer['algorithm']} best / MABWiser: "
+            f"{peer['ratio_best_bayesrl_vs_mabwiser']:.0f}x"
+        )
+    return rows, peers
+
+
+# -- 3. latency ------------------------------------------------------------------
+
+
+def latency(num_calls=3000):
+    print(
+        "\n== Latency: one fused update+select through bayesrl.Bandit "
+        "(K=10 Bernoulli TS) =="
+    )
+    bandit = bayesrl.Bandit(
+        bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0
+    )
+    start = time.perf_counter()
+    arm = bandit.update_and_select([0], [1.0])
+    compile_s = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    rewards = (rng.random(num_calls) < 0.5).astype(np.float64)
+    times = np.empty(num_calls)
+    for i in range(num_calls):
+        start = time.perf_counter()
+        arm = bandit.update_and_select([arm], [rewards[i]])
+        times[i] = time.perf_counter() - start
+    row = dict(
+        median_us=float(np.median(times) * 1e6),
+        p99_us=float(np.percentile(times, 99) * 1e6),
+        compile_s=compile_s,
+    )
+    print(
+        f"  median {row['median_us']:.1f} us  p99 {row['p99_us']:.1f} us  "
+        f"(first call incl. compile {compile_s:.2f} s)"
+    )
+    return row
+
+
+# -- 4. Lai-Robbins slope ----------------------------------------------------------
+
+
+def slope(full):
+    low, high = (10_000, 100_000) if full else (1000, 10_000)
+    seeds = 200
+    print(
+        f"\n== Lai-Robbins slope: (R_{high} - R_{low}) / ln 10 / C(mu), "
+        f"{seeds} seeds =="
+    )
+    constant = lai_robbins_constant(STANDARD_MEANS)
+    env = envs.BernoulliBandit(10)
+    rows = []
+    for name, agent in [
+        ("thompson (Beta(1,1))", bandits.thompson_sampling(beliefs.beta_bernoulli(10))),
+        ("kl_ucb", bandits.kl_ucb(10)),
+    ]:
+        curve = cumulative_regret(agent, env, env.default_params, high, seeds, 11)
+        slopes = (curve[:, high - 1] - curve[:, low - 1]) / np.log(10)
+        value, lo, hi = bootstrap_interval(slopes / constant)
+        rows.append(
+            dict(
+                agent=name,
+                low=low,
+                high=high,
+                constant=constant,
+                slope_over_constant=value,
+                ci95=(lo, hi),
+            )
+        )
+        print(
+            f"  {name:22s} slope/C = {value:.2f}  [{lo:.2f}, {hi:.2f}]  "
+            f"(C = {constant:.2f}; NumPy TS reference ~0.8)"
+        )
+    return rows
+
+
+def plot(curves, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed (pip install '.[plot]'): no plot written")
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curve in curves.items():
+        mean = curve.mean(axis=0)
+        half = 1.96 * curve.std(axis=0, ddof=1) / np.sqrt(curve.shape[0])
+        t = np.arange(1, mean.size + 1)
+        ax.plot(t, mean, label=name)
+        ax.fill_between(t, mean - half, mean + half, alpha=0.25)
+    ax.set_xscale("log")
+    ax.set_xlabel("round t")
+    ax.set_ylabel("cumulative pseudo-regret")
+    ax.set_title("Standard Bernoulli instance, K=10 (95% intervals over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the issue's full grid")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="timed repeats (best of)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--skip-regret", action="store_true", help="throughput only")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    results = dict(machine=machine(), mode="full" if args.full else "default")
+    print(
+        f"bayesrl {bayesrl.__version__} on {results['machine']['platform']}, "
+        f"{results['machine']['cpu_count']} CPUs, "
+        f"devices {results['machine']['devices']}, "
+        f"load average {results['machine']['load_average_at_start']}"
+    )
+    curves = {}
+    if not args.skip_regret:
+        results["regret"], plots = regret_table(args.full)
+        curves = plots["standard"]
+    results["throughput"], results["peers"] = throughput_table(args.full, args.repeats)
+    results["latency"] = latency()
+    results["lai_robbins_slope"] = slope(args.full)
+    results["wall_time_s"] = time.perf_counter() - start
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "bandits.json"
+    json_path.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {json_path}")
+    if curves:
+        png = plot(curves, args.out / "bandits_regret.png")
+        if png:
+            print(f"wrote {png}")
+    print(f"total wall time {results['wall_time_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
