@@ -215,12 +215,15 @@ def normal(key: PRNGKey, shape: Sequence[int] = (), dtype=None) -> Array:
 def _unit_pair(key: PRNGKey, counter: int | Array, shape, dtype) -> tuple[Array, Array]:
     """Two independent U[0, 1) arrays from one counter block (two for float64)."""
     if not _fast_path(key):
-        key = jax.random.fold_in(key, counter)
-        k0, k1 = jax.random.split(key)
-        return (
-            jax.random.uniform(k0, shape, dtype),
-            jax.random.uniform(k1, shape, dtype),
-        )
+        if jnp.ndim(counter) == 0:
+            k0, k1 = jax.random.split(jax.random.fold_in(key, counter))
+            return (
+                jax.random.uniform(k0, shape, dtype),
+                jax.random.uniform(k1, shape, dtype),
+            )
+        # A block of counters along the leading axis: one pair per counter.
+        blocks = jnp.reshape(counter, (shape[0],))
+        return jax.vmap(lambda c: _unit_pair(key, c, shape[1:], dtype))(blocks)
     if dtype == np.float32:
         x0, x1 = _counter_words(key, counter, shape)
         return _unit_interval(x0, dtype), _unit_interval(x1, dtype)
@@ -232,21 +235,35 @@ def _unit_pair(key: PRNGKey, counter: int | Array, shape, dtype) -> tuple[Array,
     return _unit_interval(first, dtype), _unit_interval(second, dtype)
 
 
-def _candidate_units(key, first_counter, count: int, shape, dtype):
-    """``count`` pairs of U[0, 1) arrays ``(unit_normal, unit_accept)`` from one
-    Threefry evaluation over counters ``first_counter ... + count``.
+def _first_accepted(accepted: Array, log_v: Array) -> tuple[Array, Array]:
+    """Over the leading (candidate) axis: whether any candidate was accepted,
+    and the log v of the first accepted one (by index, so the choice does not
+    depend on the values and the law stays exact).
 
-    The words are materialised (``optimization_barrier``) before they are
-    sliced: otherwise XLA:CPU fuses the whole hash into every slice's consumer
-    and evaluates it ``count`` times.
+    One variadic reduction consumes every candidate once. Slicing candidates
+    apart instead makes XLA:CPU fuse the whole hash into each slice's consumer
+    and evaluate it several times over.
     """
-    if not _fast_path(key):
-        return [_unit_pair(key, first_counter + i, shape, dtype) for i in range(count)]
-    counters = first_counter + jnp.arange(count, dtype=np.uint32)
-    counters = counters.reshape((count,) + (1,) * len(shape))
-    units = _unit_pair(key, counters, (count,) + tuple(shape), dtype)
-    units = jax.lax.optimization_barrier(units)
-    return [(units[0][i], units[1][i]) for i in range(count)]
+    count = accepted.shape[0]
+    index = jax.lax.broadcasted_iota(jnp.int32, accepted.shape, 0)
+    priority = jnp.where(accepted, count - index, 0)  # first accepted is largest
+
+    def keep_higher(left, right):
+        left_priority, left_value = left
+        right_priority, right_value = right
+        take_left = left_priority >= right_priority
+        return (
+            jnp.where(take_left, left_priority, right_priority),
+            jnp.where(take_left, left_value, right_value),
+        )
+
+    best, value = jax.lax.reduce(
+        (priority, log_v),
+        (np.int32(0), np.array(0.0, log_v.dtype)),
+        keep_higher,
+        (0,),
+    )
+    return best > 0, value
 
 
 def _marsaglia_tsang_candidate(unit_normal, unit_accept, d, c, dtype):
@@ -300,12 +317,14 @@ def log_gamma(
     d = a_main - np.array(1.0 / 3.0, dtype)
     c = jax.lax.rsqrt(9.0 * d)
 
-    candidates = _candidate_units(key, 0, num_candidates, out_shape, dtype)
-    accepted, log_v = _marsaglia_tsang_candidate(*candidates[-1], d, c, dtype)
-    for units in reversed(candidates[:-1]):
-        ok, lv = _marsaglia_tsang_candidate(*units, d, c, dtype)
-        log_v = jnp.where(ok, lv, log_v)
-        accepted = accepted | ok
+    # All candidates at once on a [num_candidates, ...] block of counters.
+    counters = jnp.arange(num_candidates, dtype=np.uint32).reshape(
+        (num_candidates,) + (1,) * len(out_shape)
+    )
+    units = _unit_pair(key, counters, (num_candidates,) + out_shape, dtype)
+    accepted, log_v = _first_accepted(
+        *_marsaglia_tsang_candidate(*units, d[None], c[None], dtype)
+    )
 
     def needs_more(carry):
         round_, accepted, _ = carry

@@ -16,11 +16,21 @@ from bayesrl.types import Array
 QUANTILE_NEWTON_STEPS = 24
 
 
+# Largest batch x arms for which per_arm_sum compares one-hot instead of
+# scattering: under vmap a scatter is a serial loop on CPU, while the one-hot
+# compare-and-sum fuses with its neighbours; past this size the scatter's
+# O(batch) work wins over O(batch x arms).
+ONE_HOT_LIMIT = 4096
+
+
 def per_arm_sum(values: Array, arms: Array, num_arms: int) -> Array:
     """``out[k] = sum_i values[i] * 1[arms[i] == k]``; padding arms (-1) dropped.
 
     Order-invariant, so one batch equals any sequence of its items.
     """
+    if arms.shape[0] * num_arms <= ONE_HOT_LIMIT:
+        one_hot = arms[:, None] == jnp.arange(num_arms, dtype=arms.dtype)
+        return jnp.sum(jnp.where(one_hot, values[:, None], 0), axis=0)
     return jax.ops.segment_sum(values, arms, num_segments=num_arms)
 
 
