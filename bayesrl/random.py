@@ -215,15 +215,11 @@ def normal(key: PRNGKey, shape: Sequence[int] = (), dtype=None) -> Array:
 def _unit_pair(key: PRNGKey, counter: int | Array, shape, dtype) -> tuple[Array, Array]:
     """Two independent U[0, 1) arrays from one counter block (two for float64)."""
     if not _fast_path(key):
-        if jnp.ndim(counter) == 0:
-            k0, k1 = jax.random.split(jax.random.fold_in(key, counter))
-            return (
-                jax.random.uniform(k0, shape, dtype),
-                jax.random.uniform(k1, shape, dtype),
-            )
-        # A block of counters along the leading axis: one pair per counter.
-        blocks = jnp.reshape(counter, (shape[0],))
-        return jax.vmap(lambda c: _unit_pair(key, c, shape[1:], dtype))(blocks)
+        k0, k1 = jax.random.split(jax.random.fold_in(key, counter))
+        return (
+            jax.random.uniform(k0, shape, dtype),
+            jax.random.uniform(k1, shape, dtype),
+        )
     if dtype == np.float32:
         x0, x1 = _counter_words(key, counter, shape)
         return _unit_interval(x0, dtype), _unit_interval(x1, dtype)
@@ -235,39 +231,15 @@ def _unit_pair(key: PRNGKey, counter: int | Array, shape, dtype) -> tuple[Array,
     return _unit_interval(first, dtype), _unit_interval(second, dtype)
 
 
-def _first_accepted(accepted: Array, log_v: Array) -> tuple[Array, Array]:
-    """Over the leading (candidate) axis: whether any candidate was accepted,
-    and the log v of the first accepted one (by index, so the choice does not
-    depend on the values and the law stays exact).
+def _marsaglia_tsang_candidate(key, counter, d, c, dtype):
+    """One candidate for every lane: ``log v`` with ``v = (1 + c x)^3`` where the
+    candidate is accepted, NaN where it is rejected.
 
-    One variadic reduction consumes every candidate once. Slicing candidates
-    apart instead makes XLA:CPU fuse the whole hash into each slice's consumer
-    and evaluate it several times over.
+    Rejection is encoded in the value (not a second boolean array) so that the
+    candidate has a single consumer: XLA:CPU would otherwise fuse the whole
+    hash and transcendental chain into each consumer and evaluate it twice.
     """
-    count = accepted.shape[0]
-    index = jax.lax.broadcasted_iota(jnp.int32, accepted.shape, 0)
-    priority = jnp.where(accepted, count - index, 0)  # first accepted is largest
-
-    def keep_higher(left, right):
-        left_priority, left_value = left
-        right_priority, right_value = right
-        take_left = left_priority >= right_priority
-        return (
-            jnp.where(take_left, left_priority, right_priority),
-            jnp.where(take_left, left_value, right_value),
-        )
-
-    best, value = jax.lax.reduce(
-        (priority, log_v),
-        (np.int32(0), np.array(0.0, log_v.dtype)),
-        keep_higher,
-        (0,),
-    )
-    return best > 0, value
-
-
-def _marsaglia_tsang_candidate(unit_normal, unit_accept, d, c, dtype):
-    """One candidate for every lane: (accepted, log v) with v = (1 + c x)^3."""
+    unit_normal, unit_accept = _unit_pair(key, counter, d.shape, dtype)
     x = _normal_from_unit(unit_normal, dtype)
     log_u = jnp.log1p(-unit_accept)  # log of U(0, 1]: never -inf
     y = c * x
@@ -275,8 +247,7 @@ def _marsaglia_tsang_candidate(unit_normal, unit_accept, d, c, dtype):
     log1p_y = jnp.log1p(jnp.where(positive, y, 0.0))
     # d - d v + d log v, rewritten without cancellation (module docstring).
     bound = 0.5 * x * x + d * (3.0 * (log1p_y - y) - 3.0 * y * y - y * y * y)
-    accepted = positive & (log_u < bound)
-    return accepted, 3.0 * log1p_y
+    return jnp.where(positive & (log_u < bound), 3.0 * log1p_y, jnp.nan)
 
 
 def log_gamma(
@@ -312,40 +283,39 @@ def log_gamma(
     a = jnp.asarray(shape_param, dtype)
     out_shape = tuple(shape) if shape is not None else a.shape
     a = jnp.broadcast_to(a, out_shape)
+    valid = a > 0  # False for a <= 0 and NaN: sampled with a dummy, masked below
     boosted = jnp.logical_not(shapes_at_least_one) & (a < 1.0)
-    a_main = jnp.where(boosted, a + 1.0, a)
+    a_main = jnp.where(valid, jnp.where(boosted, a + 1.0, a), 1.0)
     d = a_main - np.array(1.0 / 3.0, dtype)
     c = jax.lax.rsqrt(9.0 * d)
 
-    # All candidates at once on a [num_candidates, ...] block of counters.
-    counters = jnp.arange(num_candidates, dtype=np.uint32).reshape(
-        (num_candidates,) + (1,) * len(out_shape)
-    )
-    units = _unit_pair(key, counters, (num_candidates,) + out_shape, dtype)
-    accepted, log_v = _first_accepted(
-        *_marsaglia_tsang_candidate(*units, d[None], c[None], dtype)
-    )
+    # The first accepted of num_candidates candidates (each from its own
+    # counter block); NaN marks lanes where all were rejected.
+    log_v = _marsaglia_tsang_candidate(key, num_candidates - 1, d, c, dtype)
+    for counter in range(num_candidates - 2, -1, -1):
+        candidate = _marsaglia_tsang_candidate(key, counter, d, c, dtype)
+        log_v = jnp.where(jnp.isnan(candidate), log_v, candidate)
 
     def needs_more(carry):
-        round_, accepted, _ = carry
-        return (round_ < _MAX_FALLBACK_ROUNDS) & ~jnp.all(accepted)
+        round_, log_v = carry
+        return (round_ < _MAX_FALLBACK_ROUNDS) & jnp.any(jnp.isnan(log_v))
 
     def fallback_round(carry):
-        round_, accepted, log_v = carry
-        units = _unit_pair(key, num_candidates + round_, out_shape, dtype)
-        ok, lv = _marsaglia_tsang_candidate(*units, d, c, dtype)
-        log_v = jnp.where(accepted, log_v, lv)
-        return round_ + 1, accepted | ok, log_v
+        round_, log_v = carry
+        candidate = _marsaglia_tsang_candidate(
+            key, num_candidates + round_, d, c, dtype
+        )
+        return round_ + 1, jnp.where(jnp.isnan(log_v), candidate, log_v)
 
-    _, _, log_v = jax.lax.while_loop(
-        needs_more, fallback_round, (jnp.zeros((), np.uint32), accepted, log_v)
+    _, log_v = jax.lax.while_loop(
+        needs_more, fallback_round, (jnp.zeros((), np.uint32), log_v)
     )
     result = jnp.log(d) + log_v
     if not shapes_at_least_one:
         boost_unit, _ = _unit_pair(key, _BOOST_COUNTER, out_shape, dtype)
         boost = jnp.log1p(-boost_unit) / a  # log U^(1/a), U in (0, 1]
         result = jnp.where(boosted, result + boost, result)
-    return jnp.where(a > 0, result, jnp.nan)
+    return jnp.where(valid, result, jnp.nan)
 
 
 def gamma(
