@@ -92,8 +92,9 @@ def test_index_policies_start_round_robin(name):
 def test_top_b_thompson_returns_distinct_arms():
     agent = agents()["thompson_top2"]
     state = agent.init(jax.random.key(0))
+    act = jax.jit(agent.act)
     for seed in range(20):
-        action, _ = agent.act(jax.random.key(seed), state, obs())
+        action, _ = act(jax.random.key(seed), state, obs())
         assert action.shape == (2,) and int(action[0]) != int(action[1])
 
 
@@ -104,8 +105,9 @@ def test_epsilon_greedy_and_uniform_propensities_are_exact():
     for arm, reward in [(0, 1.0), (1, 0.0), (2, 1.0), (3, 0.0), (4, 0.0)]:
         state, _ = agent.update(jax.random.key(0), state, transition(arm, reward))
     # Arms 0 and 2 tie for the best mean 1.0.
+    act = jax.jit(agent.act)
     for seed in range(10):
-        action, info = agent.act(jax.random.key(seed), state, obs())
+        action, info = act(jax.random.key(seed), state, obs())
         best = int(action) in (0, 2)
         expected = eps / K + (1 - eps) * (0.5 if best else 0.0)
         np.testing.assert_allclose(info.propensity, expected, rtol=1e-6)
@@ -122,7 +124,9 @@ def test_thompson_propensity_estimate_matches_frequency():
         belief.init(), jnp.array([0, 1]), jnp.array([1.0, 0.0]), jnp.ones(2)
     )
     # P(Beta(2,1) > Beta(1,2)) = 5/6.
-    action, info = agent.act(jax.random.key(1), state, BanditObs(jnp.ones(2, bool)))
+    action, info = jax.jit(agent.act)(
+        jax.random.key(1), state, BanditObs(jnp.ones(2, bool))
+    )
     expected = 5 / 6 if int(action) == 0 else 1 / 6
     se = np.sqrt(expected * (1 - expected) / 4000)
     assert abs(float(info.propensity) - expected) < 4 * se
