@@ -8,7 +8,7 @@ or TPU.
 
 __version__ = "0.1.0"
 
-from bayesrl import beliefs, envs, random  # noqa: E402
+from bayesrl import beliefs, envs, langevin, random  # noqa: E402
 from bayesrl.base import (  # noqa: E402
     ActInfo,
     Agent,
@@ -31,6 +31,7 @@ __all__ = [
     "__version__",
     "beliefs",
     "envs",
+    "langevin",
     "make_agent",
     "random",
     "run",

@@ -11,6 +11,12 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.linear_contextual import (
+    LinearContextualBandit,
+    LinearContextualParams,
+    LinearContextualState,
+)
+from bayesrl.envs.nchain import NChain, NChainParams, NChainState
 
 __all__ = [
     "BanditState",
@@ -18,6 +24,12 @@ __all__ = [
     "BernoulliBanditParams",
     "GaussianBandit",
     "GaussianBanditParams",
+    "LinearContextualBandit",
+    "LinearContextualParams",
+    "LinearContextualState",
+    "NChain",
+    "NChainParams",
+    "NChainState",
     "PiecewiseBernoulliParams",
     "PiecewiseStationaryBernoulliBandit",
     "heteroscedastic_params",
