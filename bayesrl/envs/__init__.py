@@ -17,9 +17,27 @@ from bayesrl.envs.linear_contextual import (
     LinearContextualState,
 )
 from bayesrl.envs.nchain import NChain, NChainParams, NChainState
+from bayesrl.envs.tabular import (
+    DeepSea,
+    DeepSeaParams,
+    RiverSwim,
+    TabularMDP,
+    TabularMDPParams,
+    TabularMDPState,
+    TabularModel,
+    random_tabular_mdp_params,
+)
 
 __all__ = [
     "BanditState",
+    "DeepSea",
+    "DeepSeaParams",
+    "RiverSwim",
+    "TabularMDP",
+    "TabularMDPParams",
+    "TabularMDPState",
+    "TabularModel",
+    "random_tabular_mdp_params",
     "BernoulliBandit",
     "BernoulliBanditParams",
     "GaussianBandit",
