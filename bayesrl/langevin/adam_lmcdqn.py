@@ -24,8 +24,9 @@ targets, no double Q, discount 0.99, 100 epochs of 1000 env steps, each collect
 of 10 env steps followed by 10 updates (40 noisy gradient steps per 10 env
 steps), 32 prefill steps, 20 greedy test episodes after every epoch. The papers
 report the best cell of a grid eta in {1e-2, 1e-3}, sigma_n = beta^{-1/2} in
-{1e-4, 1e-5, 1e-6}, a in {1, 0.1, 0.01}; the default cell here is eta = 1e-3,
-a = 0.1, sigma_n = 1e-5.
+{1e-4, 1e-5, 1e-6}, a in {1, 0.1, 0.01}; the default cell here, eta = 1e-2,
+a = 1, sigma_n = 1e-5, was the best of four (eta, a) cells in a short scouting
+run on N = 25 (10 seeds, 40 epochs, keys disjoint from the benchmark's).
 
 ``optimizer="adam"`` with an ε schedule turns the same loop into the DQN
 (ε-greedy, optax Adam) baseline; ``noise_multiplier=0`` is the noise-off
@@ -54,8 +55,8 @@ from bayesrl.types import Array, ArrayTree, PRNGKey
 DEFAULT_CONFIG: dict[str, Any] = {
     "hidden_sizes": (32, 32),
     "optimizer": "adam_langevin",
-    "step_size": 1e-3,
-    "bias_factor": 0.1,
+    "step_size": 1e-2,
+    "bias_factor": 1.0,
     "noise_scale": 1e-5,
     "noise_multiplier": 1.0,
     "b1": 0.9,
