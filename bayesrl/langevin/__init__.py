@@ -14,6 +14,7 @@ from bayesrl.langevin.adam_lmcdqn import (
     AdamLMCDQNMetrics,
     AdamLMCDQNState,
     adam_lmcdqn,
+    n_step_returns,
 )
 from bayesrl.langevin.lmc_lsvi import (
     LMCLSVIActInfo,
@@ -53,6 +54,7 @@ __all__ = [
     "gaussian_law",
     "lmc_lsvi",
     "lmc_ts",
+    "n_step_returns",
     "preconditioned_langevin",
     "quadratic_langevin_step",
     "sgld",

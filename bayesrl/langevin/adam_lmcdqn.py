@@ -154,6 +154,34 @@ class _MLP(nnx.Module):
         return self.layers[-1](x)
 
 
+def n_step_returns(
+    rewards: Array, done: Array, terminated: Array, discount: float | Array
+) -> tuple[Array, Array, Array]:
+    """Truncated n-step returns of windows of consecutive transitions.
+
+    For a window ``t .. t+n-1`` (rows of ``[B, n]`` arrays) the return stops at
+    the first episode end ``m`` inside it::
+
+        G = sum_{i <= m} discount^i r_{t+i},
+        bootstrap = discount^{m+1} (1 - terminated_{t+m}),
+
+    and the target is ``G + bootstrap * Q(next_obs_{t+m})`` (a truncated
+    transition still bootstraps from its final observation).
+
+    Returns:
+        ``(G [B], m [B], bootstrap [B])``; ``m`` indexes the window.
+    """
+    batch, n = rewards.shape
+    alive = jnp.cumprod(
+        jnp.concatenate([jnp.ones((batch, 1)), 1.0 - done[:, :-1]], axis=1), axis=1
+    )
+    returns = jnp.sum(alive * discount ** jnp.arange(n) * rewards, axis=1)
+    last = jnp.sum(alive, axis=1).astype(jnp.int32) - 1
+    last_terminated = jnp.take_along_axis(terminated, last[:, None], axis=1)[:, 0]
+    bootstrap = discount ** (last + 1.0) * (1.0 - last_terminated)
+    return returns, last, bootstrap
+
+
 def _validate(config: dict[str, Any]) -> None:
     unknown = set(config) - set(DEFAULT_CONFIG)
     if unknown:
@@ -287,16 +315,13 @@ def adam_lmcdqn(
         offsets = jax.random.randint(key, (batch_size,), 0, size - n_step + 1)
         starts = (num_stored - size + offsets) % capacity
         window = (starts[:, None] + jnp.arange(n_step)) % capacity  # [B, n]
-        done = buffer.done[window]
-        alive = jnp.cumprod(
-            jnp.concatenate([jnp.ones((batch_size, 1)), 1.0 - done[:, :-1]], axis=1),
-            axis=1,
+        returns, last, bootstrap = n_step_returns(
+            buffer.reward[window],
+            buffer.done[window],
+            buffer.terminated[window],
+            discount,
         )
-        powers = discount ** jnp.arange(n_step)
-        returns = jnp.sum(alive * powers * buffer.reward[window], axis=1)
-        last = jnp.sum(alive, axis=1).astype(jnp.int32) - 1
         last_index = jnp.take_along_axis(window, last[:, None], axis=1)[:, 0]
-        bootstrap = (discount ** (last + 1.0)) * (1.0 - buffer.terminated[last_index])
         return (
             buffer.obs[starts],
             buffer.action[starts],

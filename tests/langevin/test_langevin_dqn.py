@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bayesrl.envs import NChain
-from bayesrl.langevin import adam_lmcdqn
+from bayesrl.langevin import adam_lmcdqn, n_step_returns
 
 SMALL = dict(
     num_epochs=2,
@@ -84,6 +84,18 @@ def test_n_step_targets_truncate_at_episode_ends():
     done = np.asarray(state.buffer.done) > 0
     # final_observation is stored at episode ends, not the reset observation.
     assert np.all(np.asarray(state.buffer.next_obs)[done].sum(-1) >= 1)
+
+
+def test_n_step_returns_hand_computed():
+    # Three 3-step windows with discount 0.5: no end; termination at step 1;
+    # truncation at step 0 (bootstraps from the final observation).
+    rewards = jnp.array([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0], [1.0, 2.0, 4.0]])
+    done = jnp.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    terminated = jnp.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    returns, last, bootstrap = n_step_returns(rewards, done, terminated, 0.5)
+    np.testing.assert_allclose(returns, [1 + 1 + 1, 1 + 1, 1])
+    np.testing.assert_array_equal(last, [2, 1, 0])
+    np.testing.assert_allclose(bootstrap, [0.125, 0.0, 0.5])
 
 
 @pytest.mark.parametrize(
