@@ -20,7 +20,8 @@ env = NChain(N)
 params = env.default_params
 
 # --- 1. Adam LMCDQN, 8 seeds vmapped (the papers' protocol, shortened) -------
-train = adam_lmcdqn(env, params, num_epochs=5, step_size=1e-3, bias_factor=0.1)
+# Defaults: the papers' protocol with eta = 1e-2, a = 1, sigma_n = 1e-5.
+train = adam_lmcdqn(env, params, num_epochs=10)
 keys = jax.random.split(jax.random.key(0), 8)
 _, metrics = jax.jit(jax.vmap(train))(keys)
 print("Adam LMCDQN greedy test return per epoch (mean over 8 seeds):")
