@@ -8,7 +8,7 @@ or TPU.
 
 __version__ = "0.1.0"
 
-from bayesrl import bandits, beliefs, envs, random  # noqa: E402
+from bayesrl import bandits, beliefs, envs, langevin, random  # noqa: E402
 from bayesrl.base import (  # noqa: E402
     ActInfo,
     Agent,
@@ -34,6 +34,7 @@ __all__ = [
     "bandits",
     "beliefs",
     "envs",
+    "langevin",
     "make_agent",
     "random",
     "run",

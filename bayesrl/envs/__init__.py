@@ -11,13 +11,43 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.linear_contextual import (
+    LinearContextualBandit,
+    LinearContextualParams,
+    LinearContextualState,
+)
+from bayesrl.envs.nchain import NChain, NChainParams, NChainState
+from bayesrl.envs.tabular import (
+    DeepSea,
+    DeepSeaParams,
+    RiverSwim,
+    TabularMDP,
+    TabularMDPParams,
+    TabularMDPState,
+    TabularModel,
+    random_tabular_mdp_params,
+)
 
 __all__ = [
     "BanditState",
+    "DeepSea",
+    "DeepSeaParams",
+    "RiverSwim",
+    "TabularMDP",
+    "TabularMDPParams",
+    "TabularMDPState",
+    "TabularModel",
+    "random_tabular_mdp_params",
     "BernoulliBandit",
     "BernoulliBanditParams",
     "GaussianBandit",
     "GaussianBanditParams",
+    "LinearContextualBandit",
+    "LinearContextualParams",
+    "LinearContextualState",
+    "NChain",
+    "NChainParams",
+    "NChainState",
     "PiecewiseBernoulliParams",
     "PiecewiseStationaryBernoulliBandit",
     "heteroscedastic_params",

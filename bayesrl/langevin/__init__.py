@@ -1,0 +1,61 @@
+"""Langevin Monte Carlo posterior sampling for decision making.
+
+Transforms (optax-style, terminal: they emit drift plus noise):
+:func:`sgld`, :func:`preconditioned_langevin`, :func:`adam_langevin`.
+Agents: :func:`lmc_ts` (contextual bandits), :func:`lmc_lsvi` (linear MDPs) and
+:func:`adam_lmcdqn` (a pure, vmappable deep-RL ``train(key)``).
+Exact laws on quadratic losses: :func:`gaussian_law`,
+:func:`exact_gaussian_sample`, :func:`quadratic_langevin_step`.
+"""
+
+from bayesrl.langevin.adam_langevin import AdamLangevinState, adam_langevin
+from bayesrl.langevin.adam_lmcdqn import (
+    DEFAULT_CONFIG,
+    AdamLMCDQNMetrics,
+    AdamLMCDQNState,
+    adam_lmcdqn,
+    n_step_returns,
+)
+from bayesrl.langevin.lmc_lsvi import (
+    LMCLSVIActInfo,
+    LMCLSVIInfo,
+    LMCLSVIState,
+    lmc_lsvi,
+)
+from bayesrl.langevin.lmc_ts import LMCTSInfo, LMCTSState, lmc_ts
+from bayesrl.langevin.preconditioned_langevin import (
+    PreconditionedLangevinState,
+    preconditioned_langevin,
+)
+from bayesrl.langevin.quadratic import (
+    exact_gaussian_sample,
+    exact_gaussian_sample_from_noise,
+    gaussian_law,
+    quadratic_langevin_step,
+)
+from bayesrl.langevin.sgld import SGLDState, sgld
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "AdamLMCDQNMetrics",
+    "AdamLMCDQNState",
+    "AdamLangevinState",
+    "LMCLSVIActInfo",
+    "LMCLSVIInfo",
+    "LMCLSVIState",
+    "LMCTSInfo",
+    "LMCTSState",
+    "PreconditionedLangevinState",
+    "SGLDState",
+    "adam_langevin",
+    "adam_lmcdqn",
+    "exact_gaussian_sample",
+    "exact_gaussian_sample_from_noise",
+    "gaussian_law",
+    "lmc_lsvi",
+    "lmc_ts",
+    "n_step_returns",
+    "preconditioned_langevin",
+    "quadratic_langevin_step",
+    "sgld",
+]

@@ -1,0 +1,68 @@
+"""Shared helpers of the Langevin transforms: noise, validation, revert-and-flag."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from blackjax.util import generate_gaussian_noise
+
+from bayesrl.types import Array, ArrayTree, PRNGKey
+
+
+def gaussian_noise(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
+    """Standard normal noise shaped like ``tree``.
+
+    One normal draw over the raveled pytree, exactly as blackjax's
+    ``generate_gaussian_noise``, so a key gives the same noise in bayesrl and in
+    blackjax's SG-MCMC kernels.
+    """
+    return generate_gaussian_noise(key, tree)
+
+
+def all_finite(tree: ArrayTree) -> Array:
+    """True when every entry of every leaf of ``tree`` is finite."""
+    leaves = jax.tree.leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+
+
+def revert_if_nonfinite(
+    updates: ArrayTree, new_state: Any, old_state: Any
+) -> tuple[ArrayTree, Any, Array]:
+    """Blackjax-style "revert and flag" for one transform step.
+
+    Returns zero updates and the old state when ``updates`` or ``new_state`` hold a
+    non-finite value, otherwise the inputs unchanged, plus the boolean flag.
+    """
+    ok = all_finite(updates) & all_finite(new_state)
+    updates = jax.tree.map(lambda u: jnp.where(ok, u, jnp.zeros_like(u)), updates)
+    state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new_state, old_state)
+    return updates, state, ~ok
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """Refuse a concrete non-positive (or non-finite) hyper-parameter.
+
+    Traced values are not checked: they can only be validated outside ``jit``.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    bad = number < 0 if allow_zero else number <= 0
+    if bad or not math.isfinite(number):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+
+
+def check_in_unit_interval(name: str, value: Any) -> None:
+    """Refuse a concrete value outside [0, 1)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    number = float(value)
+    if not 0.0 <= number < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")

@@ -1,0 +1,515 @@
+"""Langevin Monte Carlo benchmarks: ``python -m benchmarks.langevin [--full]``.
+
+Prints, and saves as JSON (with the machine) and plots under
+``benchmarks/results/``:
+
+1. ``law``: SGLD and diagonally preconditioned Langevin on a Gaussian
+   linear-regression loss against the exact discrete-time law
+   ``(2 beta)^{-1} Lambda^{-1} (I - eta Lambda)^{-1}`` (errors in Monte Carlo
+   standard errors), and the 4/3 inflation over the Gibbs variance.
+2. ``nchain``: the N-chain table of the LMCDQN papers (Adam LMCDQN, DQN with
+   ε-greedy, and Adam LMCDQN with the Langevin noise off) next to the published
+   numbers. Score per run: mean greedy test return over the last 10 epochs;
+   interval: 2.093 * std(ddof=0) / sqrt(seeds) (the papers' 95% CI).
+3. ``lsvi``: episodes to first success vs size on tabular N-chain and DeepSea
+   for LMC-LSVI (diagonal preconditioner), exact Gaussian sampling (RLSVI) and
+   ε-greedy LSVI.
+4. ``throughput``: env steps per second of 20 vmapped Adam LMCDQN seeds over one
+   seed run alone (same process, compiled first).
+5. ``ts``: LMC-TS vs exact linear Thompson sampling regret.
+
+The default is a fast configuration (small sizes, few seeds and epochs) whose
+numbers are *not* the paper protocol; ``--full`` runs the protocol (N in {25,
+50, 75, 100}, 20 seeds, 100 epochs; DeepSea up to size 30). ``--sections``,
+``--nchain-sizes``, ``--seeds`` and ``--epochs`` select a part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesrl import run, run_many
+from bayesrl.envs import DeepSea, LinearContextualBandit, NChain
+from bayesrl.langevin import (
+    adam_lmcdqn,
+    gaussian_law,
+    lmc_lsvi,
+    lmc_ts,
+    preconditioned_langevin,
+    sgld,
+)
+from benchmarks.peers.linear_thompson import linear_thompson_sampling
+
+RESULTS = Path(__file__).parent / "results"
+
+# nchain_best() in panxulab/LSVI-ASE plot_nchain.py: mean (95% CI half-width).
+PUBLISHED = {
+    "adam_lmcdqn": {
+        25: (8.55, 1.34),
+        50: (7.31, 1.80),
+        75: (6.08, 2.17),
+        100: (6.04, 1.80),
+    },
+    "dqn": {25: (9.40, 0.92), 50: (5.52, 2.07), 75: (5.19, 0.77), 100: (5.05, 0.40)},
+}
+
+NCHAIN_METHODS = {
+    "adam_lmcdqn": {},
+    "adam_lmcdqn_noise_off": {"noise_multiplier": 0.0},
+    # DQN baseline: optax Adam, epsilon 1 -> 0.01 over the first 10% of steps.
+    "dqn": {"optimizer": "adam", "epsilon_start": 1.0, "epsilon_end": 0.01},
+}
+
+EXACT_RLSVI = dict(
+    preconditioner="full",
+    step_size_scale=0.5,
+    num_inner_steps=1,
+    exact_discretisation=True,
+)
+LSVI_AGENTS = {
+    "lmc_lsvi": {},
+    "rlsvi": EXACT_RLSVI,
+    "epsilon_greedy_lsvi": {**EXACT_RLSVI, "noise_multiplier": 0.0, "epsilon": 0.1},
+}
+
+
+def machine() -> dict:
+    device = jax.devices()[0]
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "jax_version": jax.__version__,
+        "device": f"{device.platform}:{device.device_kind}",
+    }
+
+
+# ---------------------------------------------------------------- 1. exact law
+def law_section(num_chains: int, num_steps: int) -> dict:
+    x = np.array(
+        [
+            [1.0, 0.2, 0.0],
+            [0.3, 1.1, -0.4],
+            [0.0, -0.5, 0.9],
+            [0.7, 0.1, 0.3],
+            [0.2, 0.4, 0.6],
+        ]
+    )
+    y = np.array([1.0, -0.5, 0.3, 0.8, 0.1])
+    precision = jnp.asarray(x.T @ x + np.eye(3), jnp.float32)
+    shift = jnp.asarray(x.T @ y, jnp.float32)
+    w_hat = jnp.linalg.solve(precision, shift)
+    beta = 2.0
+    out = {}
+    diag_precond = 1.0 / jnp.diagonal(precision)
+    root = jnp.sqrt(diag_precond)
+    cases = {
+        "sgld": (sgld, 0.25 / float(jnp.linalg.eigvalsh(precision)[-1]), None),
+        "preconditioned_diagonal": (
+            preconditioned_langevin,
+            0.25 / float(jnp.linalg.eigvalsh(root[:, None] * precision * root)[-1]),
+            diag_precond,
+        ),
+    }
+    for name, (factory, eta, precond) in cases.items():
+        transform = factory(eta, 1.0 / beta)
+        extra = {} if precond is None else {"preconditioner": precond}
+
+        def chain(key, transform=transform, extra=extra):
+            def body(carry, k):
+                w, s = carry
+                updates, s = transform.update(
+                    2.0 * (precision @ w - shift), s, key=k, **extra
+                )
+                return (w + updates, s), None
+
+            init = (w_hat, transform.init(w_hat))
+            return jax.lax.scan(body, init, jax.random.split(key, num_steps))[0][0]
+
+        keys = jax.random.split(jax.random.key(0), num_chains)
+        samples = np.asarray(jax.jit(jax.vmap(chain))(keys), np.float64)
+        p_matrix = None if precond is None else jnp.diag(precond)
+        mean, cov = gaussian_law(
+            w_hat, precision, w_hat, eta, beta, num_steps, p_matrix
+        )
+        mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
+        n = num_chains
+        mean_z = (samples.mean(0) - mean) / np.sqrt(np.diag(cov) / n)
+        cov_se = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n)
+        cov_z = (np.cov(samples, rowvar=False) - cov) / cov_se
+        gibbs = np.linalg.inv(np.asarray(precision, np.float64)) / (2 * beta)
+        top = np.linalg.eigh(np.asarray(precision, np.float64))[1][:, -1]
+        out[name] = {
+            "step_size": eta,
+            "inverse_temperature": beta,
+            "num_chains": num_chains,
+            "num_steps": num_steps,
+            "max_abs_mean_error_in_se": float(np.abs(mean_z).max()),
+            "max_abs_cov_error_in_se": float(np.abs(cov_z).max()),
+            "max_rel_cov_error": float(
+                np.abs(np.cov(samples, rowvar=False) - cov).max() / np.abs(cov).max()
+            ),
+            "top_eigvec_variance_over_gibbs": float(
+                np.var(samples @ top) / (top @ gibbs @ top)
+            ),
+            "exact_law_top_eigvec_variance_over_gibbs": float(
+                (top @ cov @ top) / (top @ gibbs @ top)
+            ),
+        }
+    print(
+        "\n== 1. Exact discrete-time law on a Gaussian linear-regression loss "
+        "(d=3, beta=2)"
+    )
+    print(
+        f"{'sampler':26s} {'eta':>8s} {'max|mean err|/SE':>17s} "
+        f"{'max|cov err|/SE':>16s} {'rel cov err':>12s} {'var/Gibbs (top)':>16s} "
+        f"{'exact':>7s}"
+    )
+    for name, r in out.items():
+        print(
+            f"{name:26s} {r['step_size']:8.4f} {r['max_abs_mean_error_in_se']:17.2f} "
+            f"{r['max_abs_cov_error_in_se']:16.2f} {r['max_rel_cov_error']:12.4f} "
+            f"{r['top_eigvec_variance_over_gibbs']:16.4f} "
+            f"{r['exact_law_top_eigvec_variance_over_gibbs']:7.4f}"
+        )
+    return out
+
+
+# -------------------------------------------------------------- 2. N-chain table
+def _mean_or_none(values) -> float | None:
+    values = np.asarray(values)
+    return None if np.all(np.isnan(values)) else float(np.nanmean(values))
+
+
+def nchain_section(sizes, num_seeds, num_epochs, methods) -> dict:
+    out = {}
+    print(
+        "\n== 2. N-chain: mean greedy test return over the last "
+        f"{min(10, num_epochs)} of "
+        f"{num_epochs} epochs, {num_seeds} seeds, 95% CI = 2.093 se (ddof=0)"
+    )
+    print(
+        f"{'N':>4s} {'method':24s} {'ours':>16s} {'published':>16s} "
+        f"{'solved runs':>12s} {'seconds':>8s}"
+    )
+    for n in sizes:
+        env = NChain(n)
+        for method in methods:
+            config = dict(NCHAIN_METHODS[method])
+            if method == "dqn":
+                config["epsilon_decay_steps"] = max(1, num_epochs * 1000 // 10)
+            train = adam_lmcdqn(
+                env, env.default_params, num_epochs=num_epochs, **config
+            )
+            keys = jax.random.split(jax.random.key(n), num_seeds)
+            start = time.perf_counter()
+            _, metrics = jax.jit(jax.vmap(train))(keys)
+            returns = np.asarray(jax.block_until_ready(metrics.eval_return))
+            seconds = time.perf_counter() - start
+            scores = returns[:, -min(10, num_epochs) :].mean(axis=1)
+            mean = float(scores.mean())
+            ci = float(2.093 * scores.std() / np.sqrt(num_seeds))
+            published = PUBLISHED.get(method, {}).get(n)
+            out[f"{method}/{n}"] = {
+                "n": n,
+                "method": method,
+                "mean": mean,
+                "ci95": ci,
+                "scores": scores.tolist(),
+                "eval_return_mean_curve": returns.mean(0).tolist(),
+                # None for the "adam" optimizer (no Langevin noise).
+                "noise_to_drift": _mean_or_none(metrics.noise_to_drift),
+                "num_nonfinite": int(np.asarray(metrics.num_nonfinite)[:, -1].sum()),
+                "published": published,
+                "seconds_including_compile": seconds,
+                "num_seeds": num_seeds,
+                "num_epochs": num_epochs,
+            }
+            pub = f"{published[0]:.2f} ± {published[1]:.2f}" if published else "-"
+            solved = int((scores > 9.9).sum())
+            print(
+                f"{n:4d} {method:24s} {mean:7.2f} ± {ci:5.2f} {pub:>16s} "
+                f"{solved:>7d}/{num_seeds:<4d} {seconds:8.1f}",
+                flush=True,
+            )
+    return out
+
+
+# ------------------------------------------------------- 3. LSVI deep exploration
+def _first_successes(agent, env, params_fn, num_episodes, num_seeds, threshold):
+    num_steps = num_episodes * env.horizon
+
+    def one(key):
+        key_params, key_run = jax.random.split(key)
+        return run(key_run, agent, env, params_fn(key_params), num_steps)[1].reward
+
+    keys = jax.random.split(jax.random.key(1), num_seeds)
+    rewards = jax.jit(lambda k: jax.lax.map(one, k))(keys)
+    returns = np.asarray(rewards).reshape(num_seeds, num_episodes, env.horizon).sum(-1)
+    firsts = []
+    for r in returns:
+        hits = np.flatnonzero(r >= threshold)
+        firsts.append(int(hits[0]) + 1 if hits.size else None)
+    return firsts
+
+
+def lsvi_section(nchain_sizes, deepsea_sizes, num_seeds, episodes_fn) -> dict:
+    out = {}
+    print(
+        f"\n== 3. Tabular exploration: episodes to first success ({num_seeds} seeds; "
+        "median over seeds, '-' = never within the budget)"
+    )
+    print(
+        f"{'env':>8s} {'size':>4s} {'budget':>7s} "
+        + " ".join(f"{a:>22s}" for a in LSVI_AGENTS)
+    )
+    settings = [("nchain", n) for n in nchain_sizes] + [
+        ("deepsea", n) for n in deepsea_sizes
+    ]
+    for env_name, size in settings:
+        num_episodes = episodes_fn(env_name, size)
+        if env_name == "nchain":
+            env = NChain(size)
+            common = dict(num_states=size, state_fn=NChain.state_index)
+            params_fn = lambda key, env=env: env.default_params  # noqa: E731
+            threshold = 9.99
+        else:
+            env = DeepSea(size, randomize_actions=True)
+            common = dict(
+                num_states=size * size,
+                state_fn=lambda obs: obs,
+                value_bounds=(-0.01, 1.0),
+            )
+            params_fn = env.sample_params  # one random action map per seed
+            threshold = 0.5
+        row = {}
+        for name, kwargs in LSVI_AGENTS.items():
+            agent = lmc_lsvi(
+                2, env.horizon, max_episodes=num_episodes, **common, **kwargs
+            )
+            start = time.perf_counter()
+            firsts = _first_successes(
+                agent, env, params_fn, num_episodes, num_seeds, threshold
+            )
+            found = [f for f in firsts if f is not None]
+            row[name] = {
+                "first_success": firsts,
+                "num_found": len(found),
+                "median": float(np.median(found)) if len(found) == num_seeds else None,
+                "seconds": time.perf_counter() - start,
+            }
+        out[f"{env_name}/{size}"] = {
+            "env": env_name,
+            "size": size,
+            "budget": num_episodes,
+            **row,
+        }
+        cells = []
+        for name in LSVI_AGENTS:
+            r = row[name]
+            med = "-" if r["median"] is None else f"{r['median']:.0f}"
+            cells.append(f"{med:>12s} ({r['num_found']:>2d}/{num_seeds:<2d} found)")
+        print(
+            f"{env_name:>8s} {size:4d} {num_episodes:7d} "
+            + " ".join(f"{c:>22s}" for c in cells),
+            flush=True,
+        )
+    return out
+
+
+# ------------------------------------------------------------------ 4. throughput
+def throughput_section(num_epochs: int, num_seeds: int = 20) -> dict:
+    env = NChain(25)
+    train = adam_lmcdqn(env, env.default_params, num_epochs=num_epochs)
+    steps_per_run = num_epochs * 1000 + 32
+    single = jax.jit(train)
+    batched = jax.jit(jax.vmap(train))
+    keys = jax.random.split(jax.random.key(5), num_seeds)
+    jax.block_until_ready(single(keys[0]))
+    jax.block_until_ready(batched(keys))
+    start = time.perf_counter()
+    jax.block_until_ready(single(keys[1]))
+    one_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(batched(keys))
+    many_seconds = time.perf_counter() - start
+    one_rate = steps_per_run / one_seconds
+    many_rate = num_seeds * steps_per_run / many_seconds
+    out = {
+        "num_epochs": num_epochs,
+        "num_seeds": num_seeds,
+        "one_seed_env_steps_per_s": one_rate,
+        "vmapped_env_steps_per_s": many_rate,
+        "ratio": many_rate / one_rate,
+    }
+    print(
+        f"\n== 4. Throughput (Adam LMCDQN, N=25, {num_epochs} epochs after compilation)"
+    )
+    print(
+        f"one seed: {one_rate:9.0f} env steps/s "
+        "(40 noisy gradient steps per 10 env steps)"
+    )
+    print(
+        f"{num_seeds} vmapped seeds: {many_rate:9.0f} env steps/s  -> ratio "
+        f"{out['ratio']:.2f}x (target >= 8x)"
+    )
+    return out
+
+
+# ------------------------------------------------------------------------ 5. LMC-TS
+def ts_section(num_arms, dim, num_steps, num_seeds) -> dict:
+    beta = 50.0
+    env = LinearContextualBandit(num_arms, dim)
+    params = env.sample_params(jax.random.key(3))
+    agents = {
+        "lmc_ts": lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25),
+        "exact_linear_ts": linear_thompson_sampling(
+            num_arms, dim, inverse_temperature=beta
+        ),
+    }
+    contexts = jax.random.normal(jax.random.key(9), (20_000, dim))
+    means = contexts @ params.theta.T
+    uniform = num_steps * float(jnp.mean(means.max(1) - means.mean(1)))
+    out = {
+        "uniform_expected_regret": uniform,
+        "num_arms": num_arms,
+        "dim": dim,
+        "num_steps": num_steps,
+        "num_seeds": num_seeds,
+        "inverse_temperature": beta,
+    }
+    print(
+        "\n== 5. LMC-TS vs exact linear TS (nu^2 = 1/(2 beta)), "
+        f"{num_arms} arms, d={dim}, "
+        f"T={num_steps}, {num_seeds} seeds"
+    )
+    for i, (name, agent) in enumerate(agents.items()):
+        _, metrics = run_many(
+            jax.random.key(10 + i), agent, env, params, num_steps, num_seeds
+        )
+        regret = np.asarray(metrics.regret).sum(1)
+        se = float(regret.std(ddof=1) / np.sqrt(num_seeds))
+        out[name] = {
+            "mean_regret": float(regret.mean()),
+            "se": se,
+            "regrets": regret.tolist(),
+        }
+        print(f"{name:18s} regret {regret.mean():8.2f} ± {2 * se:6.2f} (2 se)")
+    print(f"{'uniform':18s} regret {uniform:8.2f}")
+    return out
+
+
+def plots(results: dict, suffix: str) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is optional
+        return []
+    saved = []
+    if "nchain" in results:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key, r in results["nchain"].items():
+            ax.plot(
+                np.arange(1, len(r["eval_return_mean_curve"]) + 1),
+                r["eval_return_mean_curve"],
+                label=key,
+            )
+        ax.set_xlabel("epoch (1000 env steps)")
+        ax.set_ylabel("mean greedy test return")
+        ax.legend(fontsize=7)
+        path = RESULTS / f"langevin_nchain{suffix}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        saved.append(str(path))
+    if "lsvi" in results:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+        for ax, env_name in zip(axes, ("nchain", "deepsea"), strict=True):
+            for agent in LSVI_AGENTS:
+                sizes, medians = [], []
+                for r in results["lsvi"].values():
+                    if r["env"] == env_name and r[agent]["median"] is not None:
+                        sizes.append(r["size"])
+                        medians.append(r[agent]["median"])
+                ax.plot(sizes, medians, "o-", label=agent)
+            ax.set_title(env_name)
+            ax.set_xlabel("size")
+            ax.set_ylabel("episodes to first success (median)")
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = RESULTS / f"langevin_lsvi{suffix}.png"
+        fig.savefig(path, dpi=120)
+        saved.append(str(path))
+    return saved
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the paper protocol")
+    parser.add_argument("--sections", default="law,nchain,lsvi,throughput,ts")
+    parser.add_argument("--nchain-sizes", default=None, help="e.g. 25,50")
+    parser.add_argument("--methods", default=",".join(NCHAIN_METHODS))
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--tag", default="", help="suffix of the result files")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
+    full = args.full
+    seeds = args.seeds or (20 if full else 4)
+    epochs = args.epochs or (100 if full else 10)
+    sizes = [
+        int(s)
+        for s in (args.nchain_sizes or ("25,50,75,100" if full else "25")).split(",")
+    ]
+    results: dict = {
+        "machine": machine(),
+        "full": full,
+        "command": "python -m benchmarks.langevin " + " ".join(argv),
+    }
+    if "law" in sections:
+        results["law"] = law_section(20_000 if not full else 100_000, 300)
+    if "nchain" in sections:
+        results["nchain"] = nchain_section(
+            sizes, seeds, epochs, args.methods.split(",")
+        )
+    if "lsvi" in sections:
+        if full:
+            lsvi_sizes = ([10, 20, 30, 40], [5, 10, 15, 20, 25, 30])
+            # Budgets: 1000 episodes on N-chain, max(200, 1.5 N^2) on DeepSea
+            # (polynomial; epsilon-greedy needs ~2^N).
+            episodes = lambda env, n: (  # noqa: E731
+                1000 if env == "nchain" else max(200, 3 * n * n // 2)
+            )
+        else:
+            lsvi_sizes = ([10, 20], [5, 10])
+            episodes = lambda env, n: 300  # noqa: E731
+        results["lsvi"] = lsvi_section(
+            *lsvi_sizes, num_seeds=5 if full else 3, episodes_fn=episodes
+        )
+    if "throughput" in sections:
+        results["throughput"] = throughput_section(5 if full else 1)
+    if "ts" in sections:
+        results["ts"] = ts_section(*((50, 20, 2000, 8) if full else (5, 5, 500, 8)))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = ("_full" if full else "") + (f"_{args.tag}" if args.tag else "")
+    results["plots"] = plots(results, suffix)
+    path = RESULTS / f"langevin{suffix}.json"
+    path.write_text(json.dumps(results, indent=1))
+    print(f"\nresults: {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
