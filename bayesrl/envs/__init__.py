@@ -11,9 +11,27 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.tabular import (
+    DeepSea,
+    DeepSeaParams,
+    RiverSwim,
+    TabularMDP,
+    TabularMDPParams,
+    TabularMDPState,
+    TabularModel,
+    random_tabular_mdp_params,
+)
 
 __all__ = [
     "BanditState",
+    "DeepSea",
+    "DeepSeaParams",
+    "RiverSwim",
+    "TabularMDP",
+    "TabularMDPParams",
+    "TabularMDPState",
+    "TabularModel",
+    "random_tabular_mdp_params",
     "BernoulliBandit",
     "BernoulliBanditParams",
     "GaussianBandit",
