@@ -11,6 +11,13 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.factored import (
+    FactoredMDP,
+    FactoredMDPParams,
+    Taxi,
+    random_factored_mdp,
+    random_factored_mdp_params,
+)
 from bayesrl.envs.tabular import (
     DeepSea,
     DeepSeaParams,
@@ -26,11 +33,16 @@ __all__ = [
     "BanditState",
     "DeepSea",
     "DeepSeaParams",
+    "FactoredMDP",
+    "FactoredMDPParams",
     "RiverSwim",
     "TabularMDP",
     "TabularMDPParams",
     "TabularMDPState",
     "TabularModel",
+    "Taxi",
+    "random_factored_mdp",
+    "random_factored_mdp_params",
     "random_tabular_mdp_params",
     "BernoulliBandit",
     "BernoulliBanditParams",
