@@ -7,7 +7,7 @@
 * :mod:`bayesrl.psrl.planning` holds backward induction and exact evaluation.
 """
 
-from bayesrl.psrl.cpsrl import cpsrl
+from bayesrl.psrl.cpsrl import cpsrl, draw_known_parents
 from bayesrl.psrl.episodes import EpisodeMetrics, run_episodes
 from bayesrl.psrl.fpsrl import fpsrl
 from bayesrl.psrl.parent_sets import EpisodicAgent, PSRLInfo, PSRLState
@@ -29,6 +29,7 @@ __all__ = [
     "Plan",
     "backward_induction",
     "cpsrl",
+    "draw_known_parents",
     "expected_regret",
     "factored_expected_next_value",
     "fpsrl",

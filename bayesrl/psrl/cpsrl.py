@@ -31,6 +31,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+
 from bayesrl.envs.factored import FactoredMDP
 from bayesrl.psrl import validation
 from bayesrl.psrl.parent_sets import (
@@ -41,6 +44,7 @@ from bayesrl.psrl.parent_sets import (
     parents_to_mask,
     subsets_up_to,
 )
+from bayesrl.types import Array, PRNGKey
 
 
 def cpsrl(
@@ -114,3 +118,23 @@ def cpsrl(
         reward_range=env.reward_range,
         termination=termination,
     )
+
+
+def draw_known_parents(key: PRNGKey, true_parents: Array, eta: Any) -> Array:
+    """The paper's G0 protocol: ``min(eta, |z_j*|)`` true parents per node,
+    chosen uniformly at random (jittable; ``eta`` may be traced).
+
+    Args:
+        key: a typed PRNG key.
+        true_parents: int ``[d_Y, K]`` true parent sets, padded with -1.
+        eta: the number of known parents per node.
+
+    Returns:
+        int32 ``[d_Y, K]`` known parents in the same -1-padded layout.
+    """
+    true_parents = jnp.asarray(true_parents, jnp.int32)
+    scores = jax.random.uniform(key, true_parents.shape)
+    scores = jnp.where(true_parents >= 0, scores, jnp.inf)
+    shuffled = jnp.take_along_axis(true_parents, jnp.argsort(scores, -1), -1)
+    keep = jnp.arange(true_parents.shape[-1]) < eta
+    return jnp.where(keep & (shuffled >= 0), shuffled, -1)

@@ -422,10 +422,11 @@ def make_posterior_sampling_agent(
         )
         transitions = transition_matrix(tables, log_theta, graph)
         if known_reward is None:
-            fraction = jax.random.beta(
-                key_reward, state.reward_counts[..., 0], state.reward_counts[..., 1]
+            # Beta(a, b) is the first coordinate of Dirichlet(a, b).
+            log_fraction = log_dirichlet(
+                key_reward, state.reward_counts, jnp.ones((2,), bool)
             )
-            rewards = low + (high - low) * fraction
+            rewards = low + (high - low) * jnp.exp(log_fraction[..., 0])
         else:
             rewards = known_reward
         plan = backward_induction(transitions, rewards, termination, horizon)

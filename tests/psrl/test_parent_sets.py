@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from bayesrl.base import Transition
 from bayesrl.envs import FactoredMDP, random_factored_mdp
-from bayesrl.psrl import cpsrl
 from bayesrl.psrl.dirichlet import log_gamma
 from bayesrl.psrl.parent_sets import (
     build_tables,
@@ -244,26 +242,20 @@ def test_posterior_concentrates_on_the_true_parents():
             u = np.arange(8)
             flipped = u ^ stride
             assert np.max(np.abs(cpts[j, u, 1] - cpts[j, flipped, 1])) >= 0.2
-    agent = cpsrl(env, np.full((6, 1), -1), 4, reward=params.rewards)
-    state = agent.init(jax.random.key(0))
-
-    @jax.jit
-    def collect(state, key):
-        def body(carry, k):
-            state, s = carry
-            k_a, k_s, k_r = jax.random.split(k, 3)
-            a = jax.random.randint(k_a, (), 0, env.num_actions)
-            env_state = env.reset(k_r, params)[1].replace(state=s)
-            next_obs, _, reward, _, _ = env.step_env(k_s, env_state, a, params)
-            transition = Transition(s, a, reward, next_obs, False, False)
-            state = agent.observe(state, transition)
-            return (state, next_obs), None
-
-        return jax.lax.scan(body, (state, jnp.int32(0)), jax.random.split(key, 2000))
-
-    (state, _), _ = collect(state, jax.random.key(1))
+    # 2,000 transitions from uniformly random states under uniformly random
+    # actions, next states drawn from the true model.
+    key_s, key_a, key_next = jax.random.split(jax.random.key(1), 3)
+    states = jax.random.randint(key_s, (2000,), 0, env.num_states)
+    actions = jax.random.randint(key_a, (2000,), 0, env.num_actions)
+    next_probs = env.model(params).transitions[states, actions]
+    next_states = jax.random.categorical(key_next, jnp.log(next_probs))
+    x = jnp.asarray(env.input_factors())[states, actions]
+    y = jnp.asarray(env.state_factors)[next_states]
     tables = _tables(env, 4)
-    probs = np.asarray(jax.nn.softmax(state.log_evidence, axis=-1))
+    assert tables.num_candidates == 256
+    valid = jnp.ones((6, 256), bool)
+    _, log_evidence = _scan_observe(tables, valid, 1.0, x, y)
+    probs = np.asarray(jax.nn.softmax(log_evidence, axis=-1))
     for j, parents in enumerate(np.asarray(params.parents)):
         true = np.zeros(9, bool)
         true[parents] = True
