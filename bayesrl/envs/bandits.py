@@ -219,4 +219,6 @@ def heteroscedastic_params(
     means = prior_mean + jax.random.normal(key_mean, (num_arms,)) / jnp.sqrt(
         prior_precision_scale * precision
     )
-    return GaussianBanditParams(means=means, stds=precision**-0.5)
+    return GaussianBanditParams(
+        means=means, stds=precision**-0.5
+    )
