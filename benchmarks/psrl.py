@@ -429,6 +429,12 @@ def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
         run, jax.random.split(jax.random.fold_in(key, 3), num_seeds), params, g0
     )
     jax_per_episode = without_compile / (num_seeds * num_episodes)
+    print(
+        f"[speed] JAX C-PSRL {num_seeds} seeds x {num_episodes} episodes: "
+        f"{with_compile:.1f} s with compilation, {without_compile:.1f} s without; "
+        f"{1e3 * jax_per_episode:.3f} ms per seed-episode",
+        flush=True,
+    )
 
     first = jax.tree.map(lambda x: np.asarray(x[0]), params)
     model = env.model(jax.tree.map(jnp.asarray, first))
@@ -464,12 +470,6 @@ def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
         ),
         "numpy_mean_regret_first_episodes": float(numpy_regrets.mean()),
     }
-    print(
-        f"[speed] JAX C-PSRL {num_seeds} seeds x {num_episodes} episodes: "
-        f"{with_compile:.1f} s with compilation, {without_compile:.1f} s without; "
-        f"{1e3 * jax_per_episode:.3f} ms per seed-episode",
-        flush=True,
-    )
     print(
         f"[speed] NumPy C-PSRL: {1e3 * numpy_per_episode:.2f} ms per episode "
         f"({numpy_episodes} episodes, 1 seed); ratio per episode "

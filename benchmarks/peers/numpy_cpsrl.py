@@ -161,6 +161,9 @@ def run_numpy_cpsrl(
         model: ``(transitions [S, A, S], rewards [S, A], initial [S])`` NumPy.
     """
     transitions, rewards, initial = (np.asarray(a, np.float64) for a in model)
+    # Renormalise in float64 (the model may come from float32 arrays).
+    transitions = transitions / transitions.sum(-1, keepdims=True)
+    initial = initial / initial.sum()
     rng = np.random.default_rng(seed)
     agent = NumpyCPSRL(
         input_sizes,

@@ -1,10 +1,13 @@
 """PSRL, F-PSRL and C-PSRL agents: reductions, vmap, compilation, regret, errors."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 import bayesrl
 from bayesrl.envs import (
@@ -18,6 +21,21 @@ from bayesrl.psrl import cpsrl, fpsrl, psrl, run_episodes
 from bayesrl.psrl.planning import policy_value
 
 NUM_EPISODES = 50
+
+
+@functools.partial(jax.jit, static_argnames=("agent", "env", "num_episodes"))
+def run_seeds(keys, agent, env, params, num_episodes):
+    """``run_episodes`` vmapped over keys (one compilation per agent)."""
+    return jax.vmap(lambda k: run_episodes(k, agent, env, params, num_episodes))(keys)
+
+
+@functools.partial(jax.jit, static_argnames=("env",))
+@chex.assert_max_traces(n=1)
+def cpsrl_experiment(key, known_parents, alpha, instance_key, env):
+    """C-PSRL (Z = 3) on a fresh instance; G0, alpha and the instance are data."""
+    params = random_factored_mdp_params(instance_key, env)
+    agent = cpsrl(env, known_parents, 3, prior_alpha=alpha, reward=params.rewards)
+    return params, run_episodes(key, agent, env, params, NUM_EPISODES)[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +64,15 @@ def test_cpsrl_with_the_full_graph_is_fpsrl(instance, full_graph_agents):
     key = jax.random.key(3)
     state_c, metrics_c = run_episodes(key, causal, env, params, NUM_EPISODES)
     state_f, metrics_f = run_episodes(key, factored, env, params, NUM_EPISODES)
-    _assert_trees_equal(metrics_c, metrics_f)
+    # Bit for bit in regrets, values, returns, graphs, policies, models and
+    # counts. The l1 error is a float reduction over identical models that XLA
+    # may order differently in the two programs: equal to 1 ulp.
+    _assert_trees_equal(
+        metrics_c._replace(model_l1_error=None), metrics_f._replace(model_l1_error=None)
+    )
+    np.testing.assert_allclose(
+        metrics_c.model_l1_error, metrics_f.model_l1_error, rtol=1e-6
+    )
     assert float(metrics_c.regret.sum()) > 0.0
     np.testing.assert_array_equal(state_c.policy, state_f.policy)
     np.testing.assert_array_equal(state_c.transitions, state_f.transitions)
@@ -66,7 +92,9 @@ def test_fpsrl_with_one_flat_factor_each_side_is_psrl():
     state_p, metrics_p = run_episodes(key, flat, env, params, NUM_EPISODES)
     state_f, metrics_f = run_episodes(key, factored, env, params, NUM_EPISODES)
     _assert_trees_equal(metrics_p.regret, metrics_f.regret)
-    _assert_trees_equal(metrics_p.model_l1_error, metrics_f.model_l1_error)
+    np.testing.assert_allclose(
+        metrics_p.model_l1_error, metrics_f.model_l1_error, rtol=1e-6
+    )
     _assert_trees_equal(
         (state_p.counts, state_p.policy, state_p.rewards, state_p.reward_counts),
         (state_f.counts, state_f.policy, state_f.rewards, state_f.reward_counts),
@@ -77,9 +105,7 @@ def test_vmap_over_seeds_equals_a_loop(instance, full_graph_agents):
     env, params = instance
     causal, _ = full_graph_agents
     keys = jax.random.split(jax.random.key(9), 4)
-    batched = jax.jit(
-        jax.vmap(lambda k: run_episodes(k, causal, env, params, NUM_EPISODES))
-    )(keys)
+    batched = run_seeds(keys, causal, env, params, NUM_EPISODES)
     for i, key in enumerate(keys):
         single = run_episodes(key, causal, env, params, NUM_EPISODES)
         for x, y in zip(jax.tree.leaves(single), jax.tree.leaves(batched), strict=True):
@@ -89,23 +115,35 @@ def test_vmap_over_seeds_equals_a_loop(instance, full_graph_agents):
                 np.testing.assert_allclose(x, y[i], atol=1e-5)
 
 
+def test_psrl_regret_exceeds_cpsrl_regret_fast(instance, full_graph_agents):
+    """Fast version of the slow orderings: 4 paired seeds x 50 episodes."""
+    env, params = instance
+    causal, _ = full_graph_agents
+    keys = jax.random.split(jax.random.key(9), 4)
+    flat = psrl(env, 1.0 / env.num_states, params.rewards)
+    causal_total = run_seeds(keys, causal, env, params, NUM_EPISODES)[1].regret
+    flat_total = run_seeds(keys, flat, env, params, NUM_EPISODES)[1].regret
+    causal_total, flat_total = causal_total.sum(1), flat_total.sum(1)
+    assert bool(jnp.all(flat_total > causal_total))
+    diff = np.asarray(flat_total - causal_total)
+    half = stats.t.ppf(0.975, 3) * diff.std(ddof=1) / 2.0
+    assert diff.mean() - half > 0
+
+
 def test_one_compilation_while_key_g0_alpha_and_instance_change(instance):
     env, _ = instance
-
-    @jax.jit
-    @chex.assert_max_traces(n=1)
-    def experiment(key, known_parents, alpha, instance_key):
-        params = random_factored_mdp_params(instance_key, env)
-        agent = cpsrl(env, known_parents, 3, prior_alpha=alpha, reward=params.rewards)
-        return run_episodes(key, agent, env, params, 5)[1].regret
-
     for i, eta in enumerate((0, 1, 2)):
         known = np.full((4, 3), -1)
         known[:, :eta] = np.arange(eta)
-        regret = experiment(
-            jax.random.key(i), jnp.asarray(known), 0.5 + i, jax.random.key(10 + i)
+        _, metrics = cpsrl_experiment(
+            jax.random.key(i),
+            jnp.asarray(known),
+            0.5 + i,
+            jax.random.key(10 + i),
+            env,
         )
-        assert regret.shape == (5,) and bool(jnp.all(jnp.isfinite(regret)))
+        assert metrics.regret.shape == (NUM_EPISODES,)
+        assert bool(jnp.all(jnp.isfinite(metrics.regret)))
 
 
 def _monte_carlo_value(env, params, policy, num_rollouts, key):
@@ -147,13 +185,15 @@ def test_exact_policy_value_matches_monte_carlo_within_3_se(which, instance, key
 
 def test_wrong_known_edge_is_kept_and_the_agent_still_runs(instance):
     """|z*_0| = Z = 3 and G0 holds a non-parent of node 0: z*_0 is not in Z_0."""
-    env, params = instance
-    true = np.asarray(params.parents)
+    env, _ = instance
+    instance_key = jax.random.key(21)
+    true = np.asarray(random_factored_mdp_params(instance_key, env).parents)
     wrong = int(np.setdiff1d(np.arange(6), true[0])[0])
-    known = np.full((4, 1), -1)
+    known = np.full((4, 3), -1)
     known[0, 0] = wrong
-    agent = cpsrl(env, known, 3, reward=params.rewards)
-    _, metrics = run_episodes(jax.random.key(0), agent, env, params, NUM_EPISODES)
+    _, metrics = cpsrl_experiment(
+        jax.random.key(0), jnp.asarray(known), 1.0, instance_key, env
+    )
     assert bool(jnp.all(jnp.any(metrics.sampled_parents[:, 0] == wrong, axis=-1)))
     assert bool(jnp.all(jnp.isfinite(metrics.regret)))
     # Node 0 can never be modelled exactly: the model error stays away from 0.
