@@ -165,6 +165,15 @@ def timed(fn, *args):
     return out, time.perf_counter() - start
 
 
+def timed_cpu(fn, *args):
+    """``(out, wall seconds, process CPU seconds)``; CPU time is less
+    distorted than wall time on a machine shared with other jobs."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    jax.block_until_ready(out)
+    return out, time.perf_counter() - start, time.process_time() - cpu_start
+
+
 def paired_ratio(results: dict, numerator: str, denominator: str) -> dict:
     a = np.asarray(results[numerator]["per_seed_cumulative_regret"])
     b = np.asarray(results[denominator]["per_seed_cumulative_regret"])
@@ -256,7 +265,7 @@ def factored_family(
     }
 
 
-def taxi_section(key, num_seeds, num_episodes) -> dict:
+def taxi_section(key, num_seeds, num_episodes, agents=None) -> dict:
     env = Taxi()
     params = env.default_params
     true_parents = env.true_parents
@@ -266,6 +275,8 @@ def taxi_section(key, num_seeds, num_episodes) -> dict:
         "C-PSRL (eta=2)": lambda: cpsrl(env, known, 4, reward=params.rewards),
         "F-PSRL (rule scopes)": lambda: fpsrl(env, true_parents, params.rewards),
     }
+    if agents is not None:
+        makers = {name: make for name, make in makers.items() if name in agents}
     keys = jax.random.split(key, num_seeds)
     results = {}
     for name, make in makers.items():
@@ -424,11 +435,11 @@ def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
 
     run = jax.jit(jax.vmap(one))
     keys = jax.random.split(jax.random.fold_in(key, 2), num_seeds)
-    regrets, with_compile = timed(run, keys, params, g0)
-    _, without_compile = timed(
-        run, jax.random.split(jax.random.fold_in(key, 3), num_seeds), params, g0
-    )
+    regrets, with_compile, cpu_with_compile = timed_cpu(run, keys, params, g0)
+    second_keys = jax.random.split(jax.random.fold_in(key, 3), num_seeds)
+    _, without_compile, cpu_without_compile = timed_cpu(run, second_keys, params, g0)
     jax_per_episode = without_compile / (num_seeds * num_episodes)
+    jax_cpu_per_episode = cpu_without_compile / (num_seeds * num_episodes)
     print(
         f"[speed] JAX C-PSRL {num_seeds} seeds x {num_episodes} episodes: "
         f"{with_compile:.1f} s with compilation, {without_compile:.1f} s without; "
@@ -438,7 +449,7 @@ def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
 
     first = jax.tree.map(lambda x: np.asarray(x[0]), params)
     model = env.model(jax.tree.map(jnp.asarray, first))
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     numpy_regrets = run_numpy_cpsrl(
         (model.transitions, model.rewards, model.initial_distribution),
         np.asarray(g0[0]),
@@ -449,6 +460,7 @@ def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
         numpy_episodes,
     )
     numpy_seconds = time.perf_counter() - start
+    numpy_cpu_per_episode = (time.process_time() - cpu_start) / numpy_episodes
     numpy_per_episode = numpy_seconds / numpy_episodes
     numpy_total_estimate = numpy_per_episode * num_seeds * num_episodes
     out = {
@@ -464,6 +476,10 @@ def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
         "numpy_seconds_per_episode": numpy_per_episode,
         "numpy_seconds_for_all_seeds_and_episodes_estimated": numpy_total_estimate,
         "speedup_per_episode": numpy_per_episode / jax_per_episode,
+        "jax_cpu_seconds_with_compile": cpu_with_compile,
+        "jax_cpu_seconds_per_seed_episode": jax_cpu_per_episode,
+        "numpy_cpu_seconds_per_episode": numpy_cpu_per_episode,
+        "speedup_per_episode_cpu_time": numpy_cpu_per_episode / jax_cpu_per_episode,
         "speedup_including_compile": numpy_total_estimate / with_compile,
         "jax_mean_regret_first_episodes": float(
             np.asarray(regrets)[:, :numpy_episodes].mean()
@@ -476,6 +492,13 @@ def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
         f"{out['speedup_per_episode']:.1f}x; estimated NumPy total "
         f"{numpy_total_estimate:.0f} s vs JAX {with_compile:.1f} s with compilation "
         f"({out['speedup_including_compile']:.1f}x)",
+        flush=True,
+    )
+    print(
+        f"[speed] CPU time per episode: JAX {1e3 * jax_cpu_per_episode:.3f} ms per "
+        f"seed-episode, NumPy {1e3 * numpy_cpu_per_episode:.2f} ms; ratio "
+        f"{out['speedup_per_episode_cpu_time']:.1f}x; JAX CPU time with "
+        f"compilation {cpu_with_compile:.1f} s",
         flush=True,
     )
     return out
@@ -568,14 +591,26 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--taxi-episodes", type=int, help="override the config")
+    parser.add_argument("--taxi-seeds", type=int, help="override the config")
+    parser.add_argument(
+        "--taxi-agents", help="comma-separated subset of the Taxi agents' names"
+    )
     args = parser.parse_args(argv)
-    config = FULL if args.full else FAST
+    config = dict(FULL if args.full else FAST)
+    if args.taxi_episodes:
+        config["taxi_episodes"] = args.taxi_episodes
+    if args.taxi_seeds:
+        config["taxi_seeds"] = args.taxi_seeds
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}")
     key = jax.random.key(args.seed)
-    results: dict = {"machine": machine(), "config": dict(config, full=args.full)}
+    results: dict = {
+        "machine": machine(),
+        "config": dict(config, full=args.full, sections=sections),
+    }
     print(f"machine: {results['machine']}", flush=True)
     start = time.perf_counter()
     if "fmdp" in sections:
@@ -602,7 +637,10 @@ def main(argv=None) -> dict:
         )
     if "taxi" in sections:
         results["taxi"] = taxi_section(
-            jax.random.fold_in(key, 2), config["taxi_seeds"], config["taxi_episodes"]
+            jax.random.fold_in(key, 2),
+            config["taxi_seeds"],
+            config["taxi_episodes"],
+            args.taxi_agents.split(",") if args.taxi_agents else None,
         )
     if "anchors" in sections:
         results["anchors"] = anchors_section(
@@ -627,6 +665,8 @@ def main(argv=None) -> dict:
     suffix = "_full" if args.full else ""
     if len(sections) < len(SECTIONS):
         suffix += "_" + "_".join(sections)
+    if args.taxi_episodes or args.taxi_seeds or args.taxi_agents:
+        suffix += f"_{config['taxi_seeds']}x{config['taxi_episodes']}"
     path = args.out / f"psrl{suffix}.json"
     if not args.no_plots:
         results["plots"] = plot(results, args.out, suffix)

@@ -87,6 +87,7 @@ def test_fpsrl_with_one_flat_factor_each_side_is_psrl():
     env = FactoredMDP((6,), (3,), 5, 2)
     params = random_factored_mdp_params(jax.random.key(2), env)
     key = jax.random.key(4)
+    # Learned rewards here (known rewards in the other reduction).
     flat = psrl(env, prior_alpha=0.3)
     factored = fpsrl(env, np.array([[0, 1]]), prior_alpha=0.3)
     state_p, metrics_p = run_episodes(key, flat, env, params, NUM_EPISODES)

@@ -9,7 +9,7 @@ import pytest
 from scipy import special, stats
 
 from bayesrl.envs import FactoredMDP, random_factored_mdp
-from bayesrl.psrl.dirichlet import log_gamma
+from bayesrl.psrl.dirichlet import log_dirichlet, log_gamma
 from bayesrl.psrl.parent_sets import (
     build_tables,
     candidate_mask,
@@ -184,18 +184,20 @@ def test_sampled_parent_sets_respect_g0_and_z_and_match_the_posterior(key):
 
 
 def test_dirichlet_draws_have_the_posterior_mean_and_variance(key):
+    """20,000 draws of Dirichlet(alpha + n) with alpha = 0.5, n = (5, 0, 2)."""
     counts = jnp.zeros((1, 1, 2, 3), jnp.int32).at[0, 0, 0].set(jnp.array([5, 0, 2]))
-    alpha = 0.5
-    draws = jax.jit(
-        jax.vmap(
-            lambda k: jnp.exp(
-                sample_log_theta(
-                    k, counts, jnp.zeros(1, jnp.int32), alpha, np.array([3])
-                )
-            )
-        )
-    )(jax.random.split(key, 20_000))[:, 0, 0]
+    one_draw = sample_log_theta(key, counts, jnp.zeros(1, jnp.int32), 0.5, [3])
+    assert one_draw.shape == (1, 2, 3)
+    np.testing.assert_allclose(jnp.exp(one_draw).sum(-1), 1.0, atol=1e-6)
     concentration = np.array([5.5, 0.5, 2.5])
+    # sample_log_theta draws log_dirichlet(alpha + n); draw it in one batch.
+    draws = jnp.exp(
+        log_dirichlet(
+            key,
+            jnp.broadcast_to(jnp.asarray(concentration, jnp.float32), (20_000, 3)),
+            jnp.ones(3, bool),
+        )
+    )
     total = concentration.sum()
     mean = concentration / total
     var = mean * (1 - mean) / (total + 1)
@@ -217,11 +219,14 @@ def _log_gamma_cdf(t, alpha):
     )
 
 
+@jax.jit
+def _log_gamma_draws(key, alpha):
+    return log_gamma(key, jnp.full((20_000,), alpha))
+
+
 @pytest.mark.parametrize("alpha", [1.0 / 500, 0.3, 1.0, 7.5, 1e4])
 def test_log_gamma_sampler_matches_scipy(alpha):
-    draws = jax.jit(lambda k: log_gamma(k, jnp.full((20_000,), alpha)))(
-        jax.random.key(11)
-    )
+    draws = _log_gamma_draws(jax.random.key(11), alpha)
     assert bool(jnp.all(jnp.isfinite(draws)))
     assert (
         stats.kstest(np.asarray(draws), lambda t: _log_gamma_cdf(t, alpha)).pvalue
