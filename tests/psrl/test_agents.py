@@ -31,11 +31,10 @@ def run_seeds(keys, agent, env, params, num_episodes):
 
 @functools.partial(jax.jit, static_argnames=("env",))
 @chex.assert_max_traces(n=1)
-def cpsrl_experiment(key, known_parents, alpha, instance_key, env):
-    """C-PSRL (Z = 3) on a fresh instance; G0, alpha and the instance are data."""
-    params = random_factored_mdp_params(instance_key, env)
+def cpsrl_experiment(key, known_parents, alpha, params, env):
+    """C-PSRL (Z = 3); G0, alpha and the instance are data (no retrace)."""
     agent = cpsrl(env, known_parents, 3, prior_alpha=alpha, reward=params.rewards)
-    return params, run_episodes(key, agent, env, params, NUM_EPISODES)[1]
+    return run_episodes(key, agent, env, params, NUM_EPISODES)[1]
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +86,9 @@ def test_fpsrl_with_one_flat_factor_each_side_is_psrl():
     env = FactoredMDP((6,), (3,), 5, 2)
     params = random_factored_mdp_params(jax.random.key(2), env)
     key = jax.random.key(4)
-    # Learned rewards here (known rewards in the other reduction).
-    flat = psrl(env, prior_alpha=0.3)
-    factored = fpsrl(env, np.array([[0, 1]]), prior_alpha=0.3)
+    # Known rewards (reward learning is covered by the generic-runner test).
+    flat = psrl(env, prior_alpha=0.3, reward=params.rewards)
+    factored = fpsrl(env, np.array([[0, 1]]), params.rewards, prior_alpha=0.3)
     state_p, metrics_p = run_episodes(key, flat, env, params, NUM_EPISODES)
     state_f, metrics_f = run_episodes(key, factored, env, params, NUM_EPISODES)
     _assert_trees_equal(metrics_p.regret, metrics_f.regret)
@@ -97,8 +96,8 @@ def test_fpsrl_with_one_flat_factor_each_side_is_psrl():
         metrics_p.model_l1_error, metrics_f.model_l1_error, rtol=1e-6
     )
     _assert_trees_equal(
-        (state_p.counts, state_p.policy, state_p.rewards, state_p.reward_counts),
-        (state_f.counts, state_f.policy, state_f.rewards, state_f.reward_counts),
+        (state_p.counts, state_p.policy, state_p.transitions),
+        (state_f.counts, state_f.policy, state_f.transitions),
     )
 
 
@@ -136,11 +135,11 @@ def test_one_compilation_while_key_g0_alpha_and_instance_change(instance):
     for i, eta in enumerate((0, 1, 2)):
         known = np.full((4, 3), -1)
         known[:, :eta] = np.arange(eta)
-        _, metrics = cpsrl_experiment(
+        metrics = cpsrl_experiment(
             jax.random.key(i),
             jnp.asarray(known),
             0.5 + i,
-            jax.random.key(10 + i),
+            random_factored_mdp_params(jax.random.key(10 + i), env),
             env,
         )
         assert metrics.regret.shape == (NUM_EPISODES,)
@@ -187,14 +186,12 @@ def test_exact_policy_value_matches_monte_carlo_within_3_se(which, instance, key
 def test_wrong_known_edge_is_kept_and_the_agent_still_runs(instance):
     """|z*_0| = Z = 3 and G0 holds a non-parent of node 0: z*_0 is not in Z_0."""
     env, _ = instance
-    instance_key = jax.random.key(21)
-    true = np.asarray(random_factored_mdp_params(instance_key, env).parents)
+    params = random_factored_mdp_params(jax.random.key(21), env)
+    true = np.asarray(params.parents)
     wrong = int(np.setdiff1d(np.arange(6), true[0])[0])
     known = np.full((4, 3), -1)
     known[0, 0] = wrong
-    _, metrics = cpsrl_experiment(
-        jax.random.key(0), jnp.asarray(known), 1.0, instance_key, env
-    )
+    metrics = cpsrl_experiment(jax.random.key(0), jnp.asarray(known), 1.0, params, env)
     assert bool(jnp.all(jnp.any(metrics.sampled_parents[:, 0] == wrong, axis=-1)))
     assert bool(jnp.all(jnp.isfinite(metrics.regret)))
     # Node 0 can never be modelled exactly: the model error stays away from 0.

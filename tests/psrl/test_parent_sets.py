@@ -213,7 +213,7 @@ def test_dirichlet_draws_have_the_posterior_mean_and_variance(key):
 def _log_gamma_cdf(t, alpha):
     """CDF of ln G, G ~ Gamma(alpha), accurate below exp underflow."""
     t = np.asarray(t, np.float64)
-    tail = np.exp(alpha * t - special.gammaln(alpha + 1.0))
+    tail = np.exp(alpha * np.minimum(t, -600.0) - special.gammaln(alpha + 1.0))
     return np.where(
         t < -600, tail, special.gammainc(alpha, np.exp(np.maximum(t, -600)))
     )
