@@ -11,6 +11,13 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.factored import (
+    FactoredMDP,
+    FactoredMDPParams,
+    Taxi,
+    random_factored_mdp,
+    random_factored_mdp_params,
+)
 from bayesrl.envs.linear_contextual import (
     LinearContextualBandit,
     LinearContextualParams,
@@ -30,18 +37,15 @@ from bayesrl.envs.tabular import (
 
 __all__ = [
     "BanditState",
-    "DeepSea",
-    "DeepSeaParams",
-    "RiverSwim",
-    "TabularMDP",
-    "TabularMDPParams",
-    "TabularMDPState",
-    "TabularModel",
-    "random_tabular_mdp_params",
     "BernoulliBandit",
     "BernoulliBanditParams",
+    "DeepSea",
+    "DeepSeaParams",
+    "FactoredMDP",
+    "FactoredMDPParams",
     "GaussianBandit",
     "GaussianBanditParams",
+    "heteroscedastic_params",
     "LinearContextualBandit",
     "LinearContextualParams",
     "LinearContextualState",
@@ -50,6 +54,14 @@ __all__ = [
     "NChainState",
     "PiecewiseBernoulliParams",
     "PiecewiseStationaryBernoulliBandit",
-    "heteroscedastic_params",
+    "random_factored_mdp",
+    "random_factored_mdp_params",
+    "random_tabular_mdp_params",
+    "RiverSwim",
     "sutton_barto_params",
+    "TabularMDP",
+    "TabularMDPParams",
+    "TabularMDPState",
+    "TabularModel",
+    "Taxi",
 ]

@@ -168,6 +168,11 @@ class TabularMDP(environment.Environment):
             jax.random.key(0), self._num_states, self._num_actions
         )
 
+    def default_termination(self) -> np.ndarray:
+        """``float32[S, A]`` termination known from the environment's rules,
+        shared by all its instances (none for a generic tabular MDP)."""
+        return np.zeros((self._num_states, self._num_actions), np.float32)
+
     def model(self, params: TabularMDPParams) -> TabularModel:
         """The true model of the instance ``params``."""
         return TabularModel(
@@ -381,6 +386,11 @@ class DeepSea(TabularMDP):
     def optimal_return(self) -> float:
         """The return of always moving right: ``1 - move_cost``."""
         return 1.0 - self._move_cost
+
+    def default_termination(self) -> np.ndarray:
+        """Every action in the last row ends the episode."""
+        last_row = np.arange(self.num_states) // self._size == self._size - 1
+        return np.repeat(last_row[:, None], 2, axis=1).astype(np.float32)
 
     @property
     def default_params(self) -> DeepSeaParams:

@@ -1,0 +1,545 @@
+"""The shared kernel: a posterior over parent sets and factored Dirichlet models.
+
+Tabular PSRL, F-PSRL and C-PSRL are one algorithm with different candidate
+parent sets (Mutti et al., ICLR 2024, https://arxiv.org/abs/2310.07518, §4):
+
+* every next-state factor ``j`` has candidate parent sets ``z`` (rows of a
+  static, padded table) of which the valid ones form ``Z_j = {z : z_j^0 ⊆ z,
+  |z| <= Z}``;
+* given ``z``, each conditional ``theta_j(. | u)`` for a parent configuration
+  ``u`` has a ``Dirichlet(alpha 1_{b_j})`` prior, so its posterior is
+  ``Dirichlet(alpha + n_j^z(u, .))``;
+* ``z_j`` has the posterior ``P(z_j | D) ∝ P0_j(z_j) ML_j(z_j)`` with the
+  Dirichlet-multinomial marginal likelihood, kept in its sequential form
+
+      log ML_j(z) = sum_t ln[(alpha + n_{<t}(u_t, v_t)) / (b_j alpha + n_{<t}(u_t))],
+
+  so one transition costs O(1) per candidate (no log-gamma) and the value
+  equals the batch Gamma form :func:`log_marginal_likelihood`.
+
+Each episode the agent draws ``z_j`` per node, then ``theta | z``, which is an
+exact draw from ``P(z, theta | D)``, builds the dense model and plans.
+
+F-PSRL (Osband & Van Roy 2014) is one candidate per node; tabular PSRL
+(Osband et al. 2013) is one flat input factor ``(s, a)`` and one flat output
+factor ``s'`` with one candidate.
+
+Layout (static NumPy tables, so nothing recompiles when data change): parent
+sets are ``int32[d_Y, M, Z]`` with the sentinel input ``d_X`` (always 0, stride
+0) as padding; counts are ``int32[d_Y, M, U, N]`` with ``U`` the largest number
+of configurations and ``N`` the largest cardinality.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln
+
+from bayesrl.base import Agent, Transition
+from bayesrl.envs.factored import product_of_factors
+from bayesrl.psrl.dirichlet import log_dirichlet
+from bayesrl.psrl.planning import backward_induction
+from bayesrl.types import Array, PRNGKey
+
+HYPERPRIORS = ("uniform", "size_penalised", "size_uniform")
+
+
+class ParentSetTables(NamedTuple):
+    """Static tables of candidate parent sets (NumPy; built by the factories).
+
+    Attributes:
+        input_sizes: ``int32[d_X]`` cardinalities of the inputs ``x = (s, a)``.
+        output_sizes: ``int32[d_Y]`` cardinalities ``b_j`` of the outputs.
+        members: ``bool[d_Y, M, d_X]``, whether input ``i`` is in candidate m.
+        parents: ``int32[d_Y, M, Z]``, candidate members in increasing order,
+            padded with the sentinel ``d_X``.
+        strides: ``int32[d_Y, M, Z]``, mixed-radix strides (first parent most
+            significant); 0 for padding.
+        num_configurations: ``U``.
+        num_values: ``N = max_j b_j``.
+        inputs: ``int32[S, A, d_X]``, the inputs of every state-action pair.
+        outputs: ``int32[S, d_Y]``, the output factors of every state.
+    """
+
+    input_sizes: np.ndarray
+    output_sizes: np.ndarray
+    members: np.ndarray
+    parents: np.ndarray
+    strides: np.ndarray
+    num_configurations: int
+    num_values: int
+    inputs: np.ndarray
+    outputs: np.ndarray
+
+    @property
+    def num_candidates(self) -> int:
+        return self.parents.shape[1]
+
+
+def subsets_up_to(num_inputs: int, max_size: int) -> list[tuple[int, ...]]:
+    """All subsets of ``range(num_inputs)`` of size ``<= max_size``, by size then
+    lexicographically: ``sum_{i <= max_size} C(num_inputs, i)`` of them."""
+    return [
+        subset
+        for size in range(max_size + 1)
+        for subset in itertools.combinations(range(num_inputs), size)
+    ]
+
+
+def build_tables(
+    input_sizes: tuple[int, ...],
+    output_sizes: tuple[int, ...],
+    candidates: list[list[tuple[int, ...]]],
+    inputs: np.ndarray,
+    outputs: np.ndarray,
+) -> ParentSetTables:
+    """Pad per-node candidate lists (all of the same length) into tables."""
+    num_inputs, num_outputs = len(input_sizes), len(output_sizes)
+    num_candidates = len(candidates[0])
+    if any(len(c) != num_candidates for c in candidates):
+        raise ValueError("every node needs the same number of candidate parent sets")
+    width = max(1, max(len(z) for node in candidates for z in node))
+    members = np.zeros((num_outputs, num_candidates, num_inputs), bool)
+    parents = np.full((num_outputs, num_candidates, width), num_inputs, np.int32)
+    strides = np.zeros((num_outputs, num_candidates, width), np.int32)
+    num_configurations = 1
+    for j, node in enumerate(candidates):
+        for m, subset in enumerate(node):
+            subset = tuple(sorted(subset))
+            sizes = [input_sizes[i] for i in subset]
+            members[j, m, list(subset)] = True
+            parents[j, m, : len(subset)] = subset
+            for k in range(len(subset)):
+                strides[j, m, k] = math.prod(sizes[k + 1 :])
+            num_configurations = max(num_configurations, math.prod(sizes))
+    return ParentSetTables(
+        input_sizes=np.asarray(input_sizes, np.int32),
+        output_sizes=np.asarray(output_sizes, np.int32),
+        members=members,
+        parents=parents,
+        strides=strides,
+        num_configurations=int(num_configurations),
+        num_values=int(max(output_sizes)),
+        inputs=np.asarray(inputs, np.int32),
+        outputs=np.asarray(outputs, np.int32),
+    )
+
+
+def parents_to_mask(parents: Array, num_inputs: int) -> Array:
+    """``int[d_Y, K]`` parent lists padded with -1 to ``bool[d_Y, d_X]``."""
+    parents = jnp.asarray(parents)
+    hits = parents[..., None] == jnp.arange(num_inputs)
+    return jnp.any(hits & (parents[..., None] >= 0), axis=-2)
+
+
+def candidate_mask(tables: ParentSetTables, known: Array, max_parents: Any) -> Array:
+    """``valid[j, m] = (z_j^0 ⊆ z_m) and |z_m| <= Z``: ``bool[d_Y, M]``.
+
+    ``known`` (``bool[d_Y, d_X]``) and ``max_parents`` may be traced.
+    """
+    members = jnp.asarray(tables.members)
+    contains_known = jnp.all(members | ~known[:, None, :], axis=-1)
+    return contains_known & (members.sum(-1) <= max_parents)
+
+
+def log_hyperprior(
+    tables: ParentSetTables,
+    known: Array,
+    max_parents: Any,
+    hyperprior: str,
+    size_penalty: Any,
+) -> Array:
+    """``log P0_j(z)`` up to a per-node constant: ``float32[d_Y, M]``.
+
+    * ``"uniform"``: uniform on ``Z_j`` (the paper's unstated default).
+    * ``"size_penalised"``: ``∝ size_penalty ** (|z| - eta_j)``.
+    * ``"size_uniform"``: ``∝ 1 / [(Z - eta_j + 1) C(d_X - eta_j, |z| - eta_j)]``,
+      uniform over sizes, then uniform within a size.
+    """
+    members = jnp.asarray(tables.members)
+    size = members.sum(-1).astype(jnp.float32)
+    eta = known.sum(-1, keepdims=True).astype(jnp.float32)
+    if hyperprior == "uniform":
+        return jnp.zeros(size.shape, jnp.float32)
+    if hyperprior == "size_penalised":
+        return (size - eta) * jnp.log(jnp.asarray(size_penalty, jnp.float32))
+    free = members.shape[-1] - eta
+    extra = jnp.maximum(size - eta, 0.0)
+    log_binomial = (
+        jax.lax.lgamma(free + 1.0)
+        - jax.lax.lgamma(extra + 1.0)
+        - jax.lax.lgamma(jnp.maximum(free - extra, 0.0) + 1.0)
+    )
+    return -jnp.log(max_parents - eta + 1.0) - log_binomial
+
+
+def configuration_indices(tables: ParentSetTables, x: Array) -> Array:
+    """``u[j, m] = sum_k x[parents[j, m, k]] * strides[j, m, k]``: ``int32[d_Y, M]``."""
+    padded = jnp.concatenate([x.astype(jnp.int32), jnp.zeros((1,), jnp.int32)])
+    return jnp.sum(padded[tables.parents] * tables.strides, axis=-1)
+
+
+def observe(
+    counts: Array,
+    log_evidence: Array,
+    valid: Array,
+    tables: ParentSetTables,
+    x: Array,
+    y: Array,
+    alpha: Any,
+    weight: Array,
+) -> tuple[Array, Array]:
+    """Add one transition ``x -> y`` to every candidate's counts and evidence.
+
+    For all ``(j, m)`` at once: ``u = cfg(x; m)``, ``v = y[j]``, add
+    ``ln(alpha + n[j,m,u,v]) - ln(b_j alpha + sum_v n[j,m,u,.])`` to the log
+    evidence, add 1 to ``n[j,m,u,v]``, then subtract the per-node maximum over
+    valid candidates (so competitive candidates stay near 0 in float32).
+
+    Args:
+        counts: ``int32[d_Y, M, U, N]``.
+        log_evidence: ``float32[d_Y, M]``.
+        valid: ``bool[d_Y, M]``.
+        tables: the static tables.
+        x: ``int32[d_X]`` input factors.
+        y: ``int32[d_Y]`` output factors.
+        alpha: Dirichlet concentration.
+        weight: 0 or 1 (``int32``); 0 leaves both arrays unchanged.
+    """
+    num_outputs, num_candidates = log_evidence.shape
+    u = configuration_indices(tables, x)
+    node = jnp.arange(num_outputs)[:, None]
+    candidate = jnp.arange(num_candidates)[None, :]
+    v = jnp.broadcast_to(y[:, None], u.shape)
+    rows = counts[node, candidate, u]  # [d_Y, M, N]
+    n_uv = jnp.take_along_axis(rows, v[..., None], axis=-1)[..., 0]
+    n_u = rows.sum(-1)
+    b = jnp.asarray(tables.output_sizes, jnp.float32)[:, None]
+    delta = jnp.log(alpha + n_uv) - jnp.log(b * alpha + n_u)
+    log_evidence = log_evidence + jnp.where(weight > 0, delta, 0.0)
+    best = jnp.max(jnp.where(valid, log_evidence, -jnp.inf), axis=-1, keepdims=True)
+    log_evidence = log_evidence - jnp.where(jnp.isfinite(best), best, 0.0)
+    counts = counts.at[node, candidate, u, v].add(weight.astype(counts.dtype))
+    return counts, log_evidence
+
+
+def log_marginal_likelihood(counts: Array, alpha: Any, output_sizes: Array) -> Array:
+    """Batch Gamma form of the Dirichlet-multinomial evidence: ``[d_Y, M]``.
+
+    ``sum_u [lnG(b alpha) - lnG(b alpha + n(u)) + sum_{v<b} (lnG(alpha + n(u,v))
+    - lnG(alpha))]``; unvisited configurations contribute 0. Use it as a test
+    oracle or for small counts: in float32 ``lnG(10^6)`` has spacing 1.
+    """
+    counts = jnp.asarray(counts)
+    n = counts.astype(jnp.result_type(float))
+    b = jnp.asarray(output_sizes, n.dtype)[:, None, None]
+    value_mask = jnp.arange(counts.shape[-1]) < b[..., None]
+    per_value = jnp.where(value_mask, gammaln(alpha + n) - gammaln(alpha), 0.0)
+    per_config = gammaln(b * alpha) - gammaln(b * alpha + n.sum(-1))
+    return jnp.sum(per_config + per_value.sum(-1), axis=-1)
+
+
+def graph_logits(log_evidence: Array, log_prior: Array, valid: Array) -> Array:
+    """``log P0 + log ML``, ``-inf`` on invalid candidates: ``[d_Y, M]``."""
+    return jnp.where(valid, log_prior + log_evidence, -jnp.inf)
+
+
+def sample_graph(key: PRNGKey, logits: Array) -> Array:
+    """One candidate index per node from ``softmax(logits)``: ``int32[d_Y]``."""
+    return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+
+
+def sample_log_theta(
+    key: PRNGKey, counts: Array, graph: Array, alpha: Any, output_sizes: Array
+) -> Array:
+    """``log theta_j(. | u) ~ log Dirichlet(alpha + n_j^{z_j}(u, .))``: ``[d_Y, U, N]``.
+
+    Drawn as log-gamma variates normalised in log space
+    (:func:`bayesrl.psrl.dirichlet.log_dirichlet`; a float32 Gamma draw at
+    ``alpha = 1/|S|`` underflows to 0 often); padded values get concentration 1
+    and are then set to ``-inf``.
+    """
+    num_outputs = counts.shape[0]
+    selected = counts[jnp.arange(num_outputs), graph]  # [d_Y, U, N]
+    value_mask = jnp.arange(counts.shape[-1]) < jnp.asarray(output_sizes)[:, None]
+    value_mask = value_mask[:, None, :]
+    concentration = jnp.where(value_mask, alpha + selected.astype(jnp.float32), 1.0)
+    return log_dirichlet(key, concentration, value_mask)
+
+
+def transition_matrix(tables: ParentSetTables, log_theta: Array, graph: Array) -> Array:
+    """The dense model of a sampled graph and CPTs: ``float32[S, A, S]``.
+
+    ``P[s, a, s'] = prod_j theta_j(s'[j] | x(s, a)[z_j])``, built as an outer
+    product over the factors (first factor most significant).
+    """
+    padded_inputs = np.concatenate(
+        [tables.inputs, np.zeros(tables.inputs.shape[:-1] + (1,), np.int32)], -1
+    )
+    node = jnp.arange(len(tables.output_sizes))
+    parents = jnp.asarray(tables.parents)[node, graph]  # [d_Y, Z]
+    strides = jnp.asarray(tables.strides)[node, graph]
+    values = jnp.asarray(padded_inputs)[..., parents]
+    configs = jnp.sum(values * strides, axis=-1)  # [S, A, d_Y]
+    factor_probs = [
+        jnp.exp(log_theta[j, configs[..., j], :b])
+        for j, b in enumerate(tables.output_sizes.tolist())
+    ]
+    return product_of_factors(factor_probs)
+
+
+def sampled_parent_lists(tables: ParentSetTables, graph: Array) -> Array:
+    """The sampled parent sets in the ``params.parents`` layout (-1 padded)."""
+    node = jnp.arange(len(tables.output_sizes))
+    parents = jnp.asarray(tables.parents)[node, graph]
+    return jnp.where(parents < len(tables.input_sizes), parents, -1)
+
+
+class PSRLState(NamedTuple):
+    """State of a posterior-sampling agent (tabular, factored or causal).
+
+    Attributes:
+        counts: ``int32[d_Y, M, U, N]`` transition counts per candidate.
+        log_evidence: ``float32[d_Y, M]`` sequential log marginal likelihood,
+            shifted so the best valid candidate of each node is at 0.
+        reward_counts: ``float32[S, A, 2]`` Beta pseudo-counts of the rescaled
+            reward (prior ``Beta(1, 1)``); unused with a known reward.
+        graph: ``int32[d_Y]`` the sampled candidate of each node.
+        sampled_parents: ``int32[d_Y, Z]`` the sampled parent sets (-1 padded).
+        transitions: ``float32[S, A, S]`` the sampled model.
+        rewards: ``float32[S, A]`` the sampled (or known) reward.
+        policy: ``int32[H, S]`` the plan for the current episode.
+        step: ``int32`` step within the episode.
+        episode: ``int32`` number of completed episodes.
+    """
+
+    counts: Array
+    log_evidence: Array
+    reward_counts: Array
+    graph: Array
+    sampled_parents: Array
+    transitions: Array
+    rewards: Array
+    policy: Array
+    step: Array
+    episode: Array
+
+
+class PSRLInfo(NamedTuple):
+    """Diagnostics of one update.
+
+    Attributes:
+        new_episode: whether a model was sampled and planned in this update.
+        rejected: the transition held a non-finite reward and was ignored.
+        graph_entropy: ``float32[d_Y]`` entropy of the parent-set posterior.
+        evidence_gap: ``float32[d_Y]`` top-1 minus top-2 posterior logit
+            (``inf`` with a single valid candidate).
+    """
+
+    new_episode: Array
+    rejected: Array
+    graph_entropy: Array
+    evidence_gap: Array
+
+
+class EpisodicAgent(Agent):
+    """An :class:`~bayesrl.base.Agent` that also exposes its episode pieces.
+
+    ``observe(state, transition) -> state`` adds one transition (action ``-1``
+    is padding and leaves the state unchanged); ``begin_episode(key, state) ->
+    state`` samples a model and plans. ``update`` is ``observe`` followed by
+    ``begin_episode`` under ``lax.cond`` when the transition ends the episode;
+    :func:`bayesrl.psrl.run_episodes` calls the pieces directly so that a
+    vmapped run plans once per episode (a batched ``cond`` would run both
+    branches at every step).
+    """
+
+    def __new__(cls, init, act, update, *, observe, begin_episode):
+        agent = super().__new__(cls, init, act, update)
+        agent.observe = observe
+        agent.begin_episode = begin_episode
+        return agent
+
+
+def state_index(obs: Array, num_states: int) -> Array:
+    """The state index of an observation (an index, or a one-hot vector)."""
+    obs = jnp.asarray(obs)
+    if obs.ndim == 0:
+        return obs.astype(jnp.int32)
+    return jnp.argmax(obs.reshape(num_states)).astype(jnp.int32)
+
+
+def make_posterior_sampling_agent(
+    tables: ParentSetTables,
+    *,
+    horizon: int,
+    alpha: Any,
+    known: Array,
+    max_parents: Any,
+    hyperprior: str,
+    size_penalty: Any,
+    reward: Array | None,
+    reward_range: tuple[float, float],
+    termination: Array,
+) -> EpisodicAgent:
+    """The posterior-sampling agent over ``tables`` (see the module docstring).
+
+    Args:
+        tables: candidate parent sets and input/output lookups.
+        horizon: ``H``.
+        alpha: Dirichlet concentration of every CPT (may be traced).
+        known: ``bool[d_Y, d_X]`` known parents ``G0`` (may be traced).
+        max_parents: the degree bound ``Z`` (may be traced, <= the table width).
+        hyperprior: one of :data:`HYPERPRIORS`.
+        size_penalty: ``kappa`` of the size-penalised hyper-prior.
+        reward: ``float32[S, A]`` known mean rewards, or None to learn them with
+            a Beta(1, 1) prior on ``(r - low) / (high - low)`` (fractional
+            Bernoulli updates, conjugate for rewards in {low, high}).
+        reward_range: ``(low, high)``.
+        termination: ``float32[S, A]`` known termination indicator.
+    """
+    num_states, num_actions = tables.inputs.shape[:2]
+    num_outputs = len(tables.output_sizes)
+    width = tables.parents.shape[-1]
+    low, high = reward_range
+    valid = candidate_mask(tables, known, max_parents)
+    log_prior = log_hyperprior(tables, known, max_parents, hyperprior, size_penalty)
+    known_reward = None if reward is None else jnp.asarray(reward, jnp.float32)
+    termination = jnp.asarray(termination, jnp.float32)
+
+    def begin_episode(key: PRNGKey, state: PSRLState) -> PSRLState:
+        key_graph, key_theta, key_reward = jax.random.split(key, 3)
+        logits = graph_logits(state.log_evidence, log_prior, valid)
+        graph = sample_graph(key_graph, logits)
+        log_theta = sample_log_theta(
+            key_theta, state.counts, graph, alpha, tables.output_sizes
+        )
+        transitions = transition_matrix(tables, log_theta, graph)
+        if known_reward is None:
+            # Beta(a, b) is the first coordinate of Dirichlet(a, b).
+            log_fraction = log_dirichlet(
+                key_reward, state.reward_counts, jnp.ones((2,), bool)
+            )
+            rewards = low + (high - low) * jnp.exp(log_fraction[..., 0])
+        else:
+            rewards = known_reward
+        plan = backward_induction(transitions, rewards, termination, horizon)
+        return state._replace(
+            graph=graph,
+            sampled_parents=sampled_parent_lists(tables, graph),
+            transitions=transitions,
+            rewards=rewards,
+            policy=plan.policy,
+            step=jnp.zeros((), jnp.int32),
+        )
+
+    def init(key: PRNGKey) -> PSRLState:
+        state = PSRLState(
+            counts=jnp.zeros(
+                (
+                    num_outputs,
+                    tables.num_candidates,
+                    tables.num_configurations,
+                    tables.num_values,
+                ),
+                jnp.int32,
+            ),
+            log_evidence=jnp.zeros((num_outputs, tables.num_candidates), jnp.float32),
+            reward_counts=jnp.ones((num_states, num_actions, 2), jnp.float32),
+            graph=jnp.zeros((num_outputs,), jnp.int32),
+            sampled_parents=jnp.full((num_outputs, width), -1, jnp.int32),
+            transitions=jnp.zeros((num_states, num_actions, num_states), jnp.float32),
+            rewards=jnp.zeros((num_states, num_actions), jnp.float32),
+            policy=jnp.zeros((horizon, num_states), jnp.int32),
+            step=jnp.zeros((), jnp.int32),
+            episode=jnp.zeros((), jnp.int32),
+        )
+        return begin_episode(key, state)
+
+    def act(key: PRNGKey, state: PSRLState, obs: Array) -> tuple[Array, dict]:
+        del key
+        step = jnp.clip(state.step, 0, horizon - 1)
+        action = state.policy[step, state_index(obs, num_states)]
+        return action, {}
+
+    def observe_pair(
+        state: PSRLState, transition: Transition, count_next_state: Array
+    ) -> tuple[PSRLState, Array]:
+        action = jnp.asarray(transition.action, jnp.int32)
+        reward = jnp.asarray(transition.reward, jnp.float32)
+        rejected = (action >= 0) & ~jnp.isfinite(reward)
+        used = (action >= 0) & ~rejected
+        s = state_index(transition.obs, num_states)
+        s_next = state_index(transition.next_obs, num_states)
+        a = jnp.clip(action, 0, num_actions - 1)
+        weight = (used & count_next_state).astype(jnp.int32)
+        counts, log_evidence = observe(
+            state.counts,
+            state.log_evidence,
+            valid,
+            tables,
+            jnp.asarray(tables.inputs)[s, a],
+            jnp.asarray(tables.outputs)[s_next],
+            alpha,
+            weight,
+        )
+        fraction = jnp.clip((jnp.where(used, reward, low) - low) / (high - low), 0, 1)
+        increment = jnp.stack([fraction, 1.0 - fraction]) * used
+        reward_counts = state.reward_counts.at[s, a].add(increment)
+        state = state._replace(
+            counts=counts,
+            log_evidence=log_evidence,
+            reward_counts=reward_counts,
+            step=state.step + 1,
+        )
+        return state, rejected
+
+    def begin_next_episode(key: PRNGKey, state: PSRLState) -> PSRLState:
+        state = begin_episode(key, state)
+        return state._replace(episode=state.episode + 1)
+
+    def observe_transition(state: PSRLState, transition: Transition) -> PSRLState:
+        return observe_pair(state, transition, jnp.ones((), bool))[0]
+
+    def update(
+        key: PRNGKey, state: PSRLState, transition: Transition
+    ) -> tuple[PSRLState, PSRLInfo]:
+        done = jnp.logical_or(transition.terminated, transition.truncated)
+        # gymnax auto-resets: a transition that ends the episode carries the
+        # reset observation as next_obs, so only its reward is used.
+        state, rejected = observe_pair(state, transition, ~done)
+        state = jax.lax.cond(done, begin_next_episode, lambda k, s: s, key, state)
+        logits = graph_logits(state.log_evidence, log_prior, valid)
+        return state, PSRLInfo(
+            new_episode=done,
+            rejected=rejected,
+            graph_entropy=_entropy(logits),
+            evidence_gap=_top_two_gap(logits),
+        )
+
+    return EpisodicAgent(
+        init,
+        act,
+        update,
+        observe=observe_transition,
+        begin_episode=begin_next_episode,
+    )
+
+
+def _entropy(logits: Array) -> Array:
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    probs = jnp.exp(log_probs)
+    return -jnp.sum(jnp.where(probs > 0, probs * log_probs, 0.0), axis=-1)
+
+
+def _top_two_gap(logits: Array) -> Array:
+    if logits.shape[-1] < 2:
+        return jnp.full(logits.shape[:-1], jnp.inf)
+    top_two = jax.lax.top_k(logits, 2)[0]
+    return top_two[..., 0] - top_two[..., 1]

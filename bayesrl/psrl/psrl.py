@@ -1,0 +1,84 @@
+"""Tabular posterior sampling for reinforcement learning (PSRL).
+
+Osband, Russo & Van Roy, "(More) Efficient Reinforcement Learning via
+Posterior Sampling", NeurIPS 2013, https://arxiv.org/abs/1306.0940.
+
+Each episode ``k``: sample ``P_k(. | s, a) ~ Dirichlet(alpha + n(s, a, .))``
+independently for every pair (and ``R_k`` from its posterior unless the reward
+is known), compute the optimal ``H``-step policy of ``(P_k, R_k)`` by backward
+induction, and follow it for one episode. The Bayesian regret is
+``O~(H S sqrt(A T))``.
+
+This is the shared kernel of :mod:`bayesrl.psrl.parent_sets` with one flat
+input factor ``x = s * A + a`` and one flat output factor ``s'`` (one candidate
+parent set), so it coincides bit for bit with :func:`bayesrl.psrl.fpsrl` on a
+factored MDP with one state factor and one action factor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bayesrl.envs.tabular import TabularMDP
+from bayesrl.psrl import validation
+from bayesrl.psrl.parent_sets import (
+    EpisodicAgent,
+    build_tables,
+    make_posterior_sampling_agent,
+)
+
+
+def psrl(
+    env: TabularMDP,
+    prior_alpha: Any = None,
+    reward: Any = None,
+    *,
+    termination: Any = None,
+) -> EpisodicAgent:
+    """Tabular PSRL with a flat Dirichlet prior over next states.
+
+    Args:
+        env: a :class:`~bayesrl.envs.TabularMDP` (any subclass: RiverSwim,
+            DeepSea, FactoredMDP, Taxi); its sizes and horizon are used.
+        prior_alpha: Dirichlet concentration per next state; None gives
+            ``1 / |S|`` (Osband et al. 2013). The regret of PSRL depends a lot on
+            it: always report it.
+        reward: None to learn the mean reward with a Beta(1, 1) prior on the
+            reward rescaled by ``env.reward_range``, or a known ``[S, A]`` table.
+        termination: known ``[S, A]`` termination; None takes the environment's
+            rules (:meth:`~bayesrl.envs.TabularMDP.default_termination`).
+
+    Returns:
+        An :class:`~bayesrl.base.Agent` (an :class:`EpisodicAgent`) whose state
+        is a :class:`~bayesrl.psrl.PSRLState`.
+    """
+    validation.check_env(env, factored=False)
+    num_states, num_actions = env.num_states, env.num_actions
+    if prior_alpha is None:
+        prior_alpha = 1.0 / num_states
+    validation.check_alpha("prior_alpha", prior_alpha)
+    reward = validation.resolve_reward(env, reward)
+    termination = validation.resolve_termination(env, termination)
+    validation.check_memory(1, 1, num_states * num_actions, num_states)
+    pairs = np.arange(num_states * num_actions, dtype=np.int32)
+    tables = build_tables(
+        input_sizes=(num_states * num_actions,),
+        output_sizes=(num_states,),
+        candidates=[[(0,)]],
+        inputs=pairs.reshape(num_states, num_actions, 1),
+        outputs=np.arange(num_states, dtype=np.int32)[:, None],
+    )
+    return make_posterior_sampling_agent(
+        tables,
+        horizon=env.horizon,
+        alpha=prior_alpha,
+        known=np.ones((1, 1), bool),
+        max_parents=1,
+        hyperprior="uniform",
+        size_penalty=1.0,
+        reward=reward,
+        reward_range=env.reward_range,
+        termination=termination,
+    )

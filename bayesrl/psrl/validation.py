@@ -1,0 +1,106 @@
+"""Eager checks of the PSRL factories' arguments (raise ``ValueError``).
+
+Values that are traced (a factory called inside ``jax.vmap`` over known
+parents or ``alpha``) are checked for shape only; concrete values are checked
+fully, so bad input is refused at the boundary, never inside jit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from bayesrl.envs.factored import FactoredMDP
+from bayesrl.envs.tabular import TabularMDP
+
+MEMORY_BUDGET_BYTES = 2**31
+"""Largest count table a factory accepts (2 GiB, per agent, before vmap)."""
+
+
+def is_concrete(value: Any) -> bool:
+    """Whether ``value`` holds concrete data (not a tracer)."""
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
+
+
+def check_env(env: Any, *, factored: bool) -> None:
+    kind = FactoredMDP if factored else TabularMDP
+    if not isinstance(env, kind):
+        raise ValueError(f"env must be a {kind.__name__}, got {type(env).__name__}")
+
+
+def check_alpha(name: str, alpha: Any) -> None:
+    if is_concrete(alpha):
+        value = np.asarray(alpha, np.float64)
+        if value.shape != () or not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite scalar > 0, got {alpha!r}")
+
+
+def resolve_reward(env: TabularMDP, reward: Any):
+    """None (learn the reward) or a ``float32[S, A]`` known reward table."""
+    if reward is None:
+        return None
+    shape = (env.num_states, env.num_actions)
+    if np.shape(reward) != shape:
+        raise ValueError(f"reward must have shape {shape}, got {np.shape(reward)}")
+    if is_concrete(reward) and not np.all(np.isfinite(np.asarray(reward))):
+        raise ValueError("reward must be finite")
+    return reward
+
+
+def resolve_termination(env: TabularMDP, termination: Any):
+    """The known termination table (the environment's rules by default)."""
+    if termination is None:
+        return env.default_termination()
+    shape = (env.num_states, env.num_actions)
+    if np.shape(termination) != shape:
+        raise ValueError(
+            f"termination must have shape {shape}, got {np.shape(termination)}"
+        )
+    return termination
+
+
+def check_parent_lists(
+    name: str, parents: Any, num_outputs: int, num_inputs: int, max_parents: int
+) -> None:
+    """Shape ``[d_Y, K]``; concrete values in ``[-1, d_X)``, no repeats, at most
+    ``max_parents`` per node."""
+    shape = np.shape(parents)
+    if len(shape) != 2 or shape[0] != num_outputs:
+        raise ValueError(
+            f"{name} must be an int array [d_Y={num_outputs}, K] padded with -1, "
+            f"got shape {shape}"
+        )
+    if not is_concrete(parents):
+        return
+    values = np.asarray(parents)
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers, got dtype {values.dtype}")
+    if np.any((values < -1) | (values >= num_inputs)):
+        raise ValueError(
+            f"{name} holds factor indices outside [0, d_X={num_inputs}) "
+            f"(-1 is padding): {values.tolist()}"
+        )
+    for j, row in enumerate(values):
+        listed = row[row >= 0]
+        if len(set(listed.tolist())) != len(listed):
+            raise ValueError(f"{name}[{j}] repeats a factor: {row.tolist()}")
+        if len(listed) > max_parents:
+            raise ValueError(
+                f"{name}[{j}] has {len(listed)} parents, more than "
+                f"max_parents={max_parents}"
+            )
+
+
+def check_memory(
+    num_outputs: int, num_candidates: int, num_configs: int, num_values: int
+) -> None:
+    size = 4 * num_outputs * num_candidates * num_configs * num_values
+    if size > MEMORY_BUDGET_BYTES:
+        raise ValueError(
+            f"the count table needs {size} bytes (4 * d_Y={num_outputs} * "
+            f"M={num_candidates} * U={num_configs} * N={num_values}), over the "
+            f"{MEMORY_BUDGET_BYTES}-byte budget; lower max_parents or give more "
+            "known parents"
+        )
