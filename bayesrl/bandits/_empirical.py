@@ -8,8 +8,10 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from bayesrl.base import Belief
-from bayesrl.beliefs._common import per_arm_sum
+from bayesrl.bandits._registry import AgentSpec, register
+from bayesrl.bandits._rules import choose, index_policy_info
+from bayesrl.base import Belief, make_agent
+from bayesrl.beliefs._common import config_value, per_arm_sum
 from bayesrl.types import Array
 
 
@@ -54,3 +56,25 @@ def empirical_means(num_arms: int, reward_range: tuple[float, float]) -> Belief:
         name="empirical_means",
         config=dict(num_arms=num_arms),
     )
+
+
+def index_agent(factory: str, num_arms: int, c, index_fn):
+    """An agent playing the available arm of largest ``index_fn(counts, means,
+    c)`` over empirical means of rewards in [0, 1] (UCB1, KL-UCB)."""
+    belief = empirical_means(num_arms, (0.0, 1.0))
+
+    def act(key, state, obs):
+        del key
+        scores = index_fn(state.counts, state.means, c)
+        arm, shortage = choose(scores, obs.available, 1)
+        return arm, index_policy_info(scores, obs.available, arm, shortage)
+
+    spec = AgentSpec(
+        factory,
+        dict(num_arms=num_arms, c=config_value(c)),
+        num_arms,
+        1,
+        belief.reward_range,
+        belief,
+    )
+    return register(make_agent(belief, act), spec)

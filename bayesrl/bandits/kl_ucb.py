@@ -13,11 +13,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from bayesrl.bandits._empirical import empirical_means
-from bayesrl.bandits._registry import AgentSpec, register
-from bayesrl.bandits._rules import choose, index_policy_info
-from bayesrl.base import Agent, BanditObs, make_agent
-from bayesrl.beliefs._common import check_num_arms, config_value, is_concrete
+from bayesrl.bandits._empirical import index_agent
+from bayesrl.base import Agent
+from bayesrl.beliefs._common import check_num_arms, is_concrete
 
 # 2^-30 of [0, 1] is below float32 resolution.
 _BISECTION_STEPS = 30
@@ -61,22 +59,4 @@ def kl_ucb(num_arms: int, c=0.0) -> Agent:
     check_num_arms(num_arms)
     if is_concrete(c) and not float(c) >= 0:
         raise ValueError(f"c must be >= 0, got {c!r}")
-    belief = empirical_means(num_arms, (0.0, 1.0))
-
-    def act(key, state, obs: BanditObs):
-        del key
-        scores = kl_ucb_index(state.counts, state.means, c)
-        arm, shortage = choose(scores, obs.available, 1)
-        return arm, index_policy_info(scores, obs.available, arm, shortage)
-
-    return register(
-        make_agent(belief, act),
-        AgentSpec(
-            "kl_ucb",
-            dict(num_arms=num_arms, c=config_value(c)),
-            num_arms,
-            1,
-            belief.reward_range,
-            belief,
-        ),
-    )
+    return index_agent("kl_ucb", num_arms, c, kl_ucb_index)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from bayesrl.bandits._empirical import empirical_means
-from bayesrl.bandits._registry import AgentSpec, register
-from bayesrl.bandits._rules import choose, index_policy_info
-from bayesrl.base import Agent, BanditObs, make_agent
-from bayesrl.beliefs._common import check_num_arms, config_value, is_concrete
+from bayesrl.bandits._empirical import index_agent
+from bayesrl.base import Agent
+from bayesrl.beliefs._common import check_num_arms, is_concrete
 
 
 def ucb1_index(counts, means, c=2.0):
@@ -34,22 +32,4 @@ def ucb1(num_arms: int, c=2.0) -> Agent:
     check_num_arms(num_arms)
     if is_concrete(c) and not float(c) > 0:
         raise ValueError(f"c must be > 0, got {c!r}")
-    belief = empirical_means(num_arms, (0.0, 1.0))
-
-    def act(key, state, obs: BanditObs):
-        del key
-        scores = ucb1_index(state.counts, state.means, c)
-        arm, shortage = choose(scores, obs.available, 1)
-        return arm, index_policy_info(scores, obs.available, arm, shortage)
-
-    return register(
-        make_agent(belief, act),
-        AgentSpec(
-            "ucb1",
-            dict(num_arms=num_arms, c=config_value(c)),
-            num_arms,
-            1,
-            belief.reward_range,
-            belief,
-        ),
-    )
+    return index_agent("ucb1", num_arms, c, ucb1_index)
