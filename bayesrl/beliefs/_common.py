@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesrl._checks import is_concrete  # noqa: F401  (re-exported)
 from bayesrl.types import Array
 
 # Safeguarded Newton steps for posterior quantiles: from a normal approximation
@@ -42,13 +43,6 @@ def visited_arms(arms: Array, weights: Array, num_arms: int) -> Array:
 def per_arm(value, num_arms: int, dtype=jnp.float32) -> Array:
     """Broadcast a scalar or ``[num_arms]`` hyper-parameter to ``[num_arms]``."""
     return jnp.broadcast_to(jnp.asarray(value, dtype), (num_arms,))
-
-
-def is_concrete(value) -> bool:
-    """True when ``value`` is a Python number or a concrete (non-traced) array."""
-    if isinstance(value, numbers.Number):
-        return True
-    return not isinstance(value, jax.core.Tracer)
 
 
 def check_num_arms(num_arms) -> None:

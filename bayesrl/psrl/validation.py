@@ -9,19 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import numpy as np
 
+from bayesrl._checks import is_concrete
 from bayesrl.envs.factored import FactoredMDP
 from bayesrl.envs.tabular import TabularMDP
 
 MEMORY_BUDGET_BYTES = 2**31
 """Largest count table a factory accepts (2 GiB, per agent, before vmap)."""
-
-
-def is_concrete(value: Any) -> bool:
-    """Whether ``value`` holds concrete data (not a tracer)."""
-    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
 
 
 def check_env(env: Any, *, factored: bool) -> None:
