@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 
 
 def is_concrete(value: Any) -> bool:
@@ -12,3 +13,36 @@ def is_concrete(value: Any) -> bool:
     factory can check it eagerly; traced hyper-parameters are checked by no one
     and flow through ``vmap`` sweeps."""
     return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(value))
+
+
+def check_positive(
+    name: str, value: Any, num_arms: int | None = None, *, allow_zero: bool = False
+) -> None:
+    """Refuse a concrete hyper-parameter that is not finite and ``> 0`` (``>= 0``
+    with ``allow_zero``) with a ``ValueError``; traced values pass unchecked.
+
+    Args:
+        name: the parameter's name, for the message.
+        value: a number, or with ``num_arms`` a scalar or ``[num_arms]`` array.
+        num_arms: allow a per-arm array of this length (None: scalars only).
+        allow_zero: accept 0.
+    """
+    if not is_concrete(value):
+        return
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if num_arms is None and array.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
+    if num_arms is not None and (
+        array.ndim > 1 or (array.ndim == 1 and array.shape[0] != num_arms)
+    ):
+        raise ValueError(
+            f"{name} must be a scalar or have shape [num_arms]=[{num_arms}], "
+            f"got shape {array.shape}"
+        )
+    too_small = np.any(array < 0) if allow_zero else np.any(array <= 0)
+    if too_small or not np.all(np.isfinite(array)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")

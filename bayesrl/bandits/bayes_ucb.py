@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from bayesrl._checks import check_positive
 from bayesrl.bandits._registry import AgentSpec, register
 from bayesrl.bandits._rules import choose, index_policy_info
 from bayesrl.base import Agent, BanditObs, Belief, make_agent
-from bayesrl.beliefs._common import check_positive, config_value, is_concrete
+from bayesrl.beliefs._common import config_value, is_concrete
 from bayesrl.types import PRNGKey
 
 

@@ -52,20 +52,6 @@ def check_num_arms(num_arms) -> None:
         raise ValueError(f"num_arms must be >= 2, got {num_arms}")
 
 
-def check_positive(name: str, value, num_arms: int) -> None:
-    """Refuse non-positive or non-finite concrete hyper-parameters eagerly."""
-    if not is_concrete(value):
-        return
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] != num_arms):
-        raise ValueError(
-            f"{name} must be a scalar or have shape [num_arms]=[{num_arms}], "
-            f"got shape {array.shape}"
-        )
-    if not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-
-
 def check_discount(name: str, value) -> None:
     """Refuse a discount outside (0, 1] eagerly."""
     if not is_concrete(value):

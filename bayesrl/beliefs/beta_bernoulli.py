@@ -34,12 +34,12 @@ import jax
 import jax.numpy as jnp
 
 from bayesrl import random as fast_random
+from bayesrl._checks import check_positive
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     all_at_least_one,
     check_discount,
     check_num_arms,
-    check_positive,
     config_value,
     newton_quantile,
     per_arm,

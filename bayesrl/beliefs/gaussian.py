@@ -19,11 +19,11 @@ import jax
 import jax.numpy as jnp
 
 from bayesrl import random as fast_random
+from bayesrl._checks import check_positive
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     check_discount,
     check_num_arms,
-    check_positive,
     config_value,
     per_arm,
     per_arm_sum,

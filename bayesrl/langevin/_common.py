@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
@@ -40,23 +39,6 @@ def revert_if_nonfinite(
     updates = jax.tree.map(lambda u: jnp.where(ok, u, jnp.zeros_like(u)), updates)
     state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new_state, old_state)
     return updates, state, ~ok
-
-
-def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
-    """Refuse a concrete non-positive (or non-finite) hyper-parameter.
-
-    Traced values are not checked: they can only be validated outside ``jit``.
-    """
-    if isinstance(value, jax.core.Tracer):
-        return
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    bad = number < 0 if allow_zero else number <= 0
-    if bad or not math.isfinite(number):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
 
 
 def check_in_unit_interval(name: str, value: Any) -> None:

@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from bayesrl._checks import check_positive
 from bayesrl.langevin._common import (
     check_in_unit_interval,
-    check_positive,
     gaussian_noise,
     revert_if_nonfinite,
 )

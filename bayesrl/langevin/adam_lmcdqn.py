@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from bayesrl.langevin._common import check_positive
+from bayesrl._checks import check_positive
 from bayesrl.langevin.adam_langevin import adam_langevin
 from bayesrl.types import Array, ArrayTree, PRNGKey
 

@@ -53,8 +53,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bayesrl._checks import check_positive
 from bayesrl.base import Agent, Transition
-from bayesrl.langevin._common import check_positive
 from bayesrl.langevin.quadratic import quadratic_langevin_step
 from bayesrl.types import Array, ArrayTree, PRNGKey
 

@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from bayesrl._checks import check_positive
 from bayesrl.base import ActInfo, Agent, BanditObs, Transition
-from bayesrl.langevin._common import check_positive
 from bayesrl.langevin.sgld import sgld
 from bayesrl.types import Array, ArrayTree, PRNGKey
 

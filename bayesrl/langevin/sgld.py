@@ -9,35 +9,23 @@ Euler–Maruyama step of the overdamped Langevin diffusion is::
 with ``xi ~ N(0, I)``. Its stationary law (for small steps) is the Gibbs density
 ``exp(-L / temperature)``; LMC-LSVI and LMC-TS write ``temperature = 1 / beta``.
 This is blackjax's ``sgld`` kernel with ``logdensity_grad = -grad L``; a key gives
-the same noise draw in both.
+the same noise draw in both. It is :func:`preconditioned_langevin` with the
+identity preconditioner, which this module names.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import jax
-import jax.numpy as jnp
 import optax
 
-from bayesrl.langevin._common import (
-    check_positive,
-    gaussian_noise,
-    revert_if_nonfinite,
+from bayesrl.langevin.preconditioned_langevin import (
+    PreconditionedLangevinState,
+    preconditioned_langevin,
 )
-from bayesrl.types import Array, ArrayTree, PRNGKey
+from bayesrl.types import Array
 
-
-class SGLDState(NamedTuple):
-    """State of :func:`sgld`.
-
-    Attributes:
-        count: number of accepted steps.
-        num_nonfinite: number of steps reverted because the update was not finite.
-    """
-
-    count: Array
-    num_nonfinite: Array
+#: State of :func:`sgld`: ``count`` (accepted steps) and ``num_nonfinite``
+#: (steps reverted because the update was not finite).
+SGLDState = PreconditionedLangevinState
 
 
 def sgld(
@@ -67,28 +55,4 @@ def sgld(
         ValueError: for a non-positive step size or a negative temperature or
             noise multiplier (checked when the values are concrete).
     """
-    check_positive("step_size", step_size)
-    check_positive("temperature", temperature, allow_zero=True)
-    check_positive("noise_multiplier", noise_multiplier, allow_zero=True)
-
-    def init_fn(params: ArrayTree) -> SGLDState:
-        del params
-        zero = jnp.zeros((), jnp.int32)
-        return SGLDState(count=zero, num_nonfinite=zero)
-
-    def update_fn(
-        grads: ArrayTree,
-        state: SGLDState,
-        params: ArrayTree | None = None,
-        *,
-        key: PRNGKey,
-    ) -> tuple[ArrayTree, SGLDState]:
-        del params
-        noise = gaussian_noise(key, grads)
-        scale = noise_multiplier * jnp.sqrt(2.0 * temperature * step_size)
-        updates = jax.tree.map(lambda g, n: -step_size * g + scale * n, grads, noise)
-        new_state = state._replace(count=state.count + 1)
-        updates, new_state, reverted = revert_if_nonfinite(updates, new_state, state)
-        return updates, new_state._replace(num_nonfinite=state.num_nonfinite + reverted)
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return preconditioned_langevin(step_size, temperature, noise_multiplier)
