@@ -39,6 +39,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl import random as fast_random
 from bayesrl.types import Array, PRNGKey
 
 
@@ -259,14 +260,14 @@ def random_tabular_mdp_params(
     ``R(s, a) ~ U[0, 1]`` independently; the start state is uniform; nothing
     terminates early. Vmap over keys for one instance per seed.
     """
-    key_p, key_r = jax.random.split(key)
+    key_p, key_r = fast_random.split(key)
     concentration = jnp.full((num_states,), transition_concentration, jnp.float32)
     transitions = jax.random.dirichlet(
         key_p, concentration, (num_states, num_actions)
     ).astype(jnp.float32)
     return TabularMDPParams(
         transitions=transitions,
-        rewards=jax.random.uniform(key_r, (num_states, num_actions)),
+        rewards=fast_random.uniform(key_r, (num_states, num_actions)),
         termination=jnp.zeros((num_states, num_actions), jnp.float32),
         initial_distribution=jnp.full((num_states,), 1.0 / num_states, jnp.float32),
     )

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from bayesrl import random as fast_random
 from bayesrl._checks import check_positive
 from bayesrl.langevin.adam_langevin import adam_langevin
 from bayesrl.types import Array, ArrayTree, PRNGKey
@@ -284,9 +285,9 @@ def adam_lmcdqn(
 
     def env_step(state: AdamLMCDQNState, inputs) -> tuple[AdamLMCDQNState, None]:
         t, key = inputs  # t: the global env step index, shared by all seeds
-        key_eps, key_uniform, key_env = jax.random.split(key, 3)
+        key_eps, key_uniform, key_env = fast_random.split(key, 3)
         greedy = jnp.argmax(q_values(state.params, state.obs))
-        explore = jax.random.uniform(key_eps) < epsilon_at(t)
+        explore = fast_random.uniform(key_eps) < epsilon_at(t)
         uniform = jax.random.randint(key_uniform, (), 0, num_actions)
         action = jnp.where(explore, uniform, greedy).astype(jnp.int32)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
@@ -346,7 +347,7 @@ def adam_lmcdqn(
 
     def gradient_step(state: AdamLMCDQNState, inputs):
         step, num_stored, key = inputs  # step: the global gradient step index
-        key_batch, key_noise = jax.random.split(key)
+        key_batch, key_noise = fast_random.split(key)
         sync = step % cfg["target_update_every"] == 0
         target_params = jax.tree.map(
             lambda p, t: jnp.where(sync, p, t), state.params, state.target_params
@@ -382,22 +383,22 @@ def adam_lmcdqn(
 
     def collect_and_learn(state: AdamLMCDQNState, inputs):
         collect, key = inputs  # collect: the global collect index
-        key_env, key_learn = jax.random.split(key)
+        key_env, key_learn = fast_random.split(key)
         spc = cfg["steps_per_collect"]
         first_step = cfg["learning_starts"] + collect * spc
         state, _ = jax.lax.scan(
             env_step,
             state,
-            (first_step + jnp.arange(spc), jax.random.split(key_env, spc)),
+            (first_step + jnp.arange(spc), fast_random.split(key_env, spc)),
         )
         num_stored = jnp.full((num_grad,), first_step + spc)
         steps = collect * num_grad + jnp.arange(num_grad)
-        keys = jax.random.split(key_learn, num_grad)
+        keys = fast_random.split(key_learn, num_grad)
         return jax.lax.scan(gradient_step, state, (steps, num_stored, keys))
 
     def evaluate(params: ArrayTree, key: PRNGKey) -> Array:
         def episode(key):
-            key_reset, key_steps = jax.random.split(key)
+            key_reset, key_steps = fast_random.split(key)
             obs, env_state = env.reset(key_reset, env_params)
 
             def body(carry, k):
@@ -411,22 +412,22 @@ def adam_lmcdqn(
                 return (obs, env_state, total, running), None
 
             init = (obs, env_state, jnp.zeros(()), jnp.ones((), bool))
-            keys = jax.random.split(key_steps, eval_max_steps)
+            keys = fast_random.split(key_steps, eval_max_steps)
             (_, _, total, _), _ = jax.lax.scan(body, init, keys)
             return total
 
         return jnp.mean(
-            jax.vmap(episode)(jax.random.split(key, cfg["num_eval_episodes"]))
+            jax.vmap(episode)(fast_random.split(key, cfg["num_eval_episodes"]))
         )
 
     def epoch(state: AdamLMCDQNState, inputs):
         index, key = inputs
-        key_train, key_eval = jax.random.split(key)
+        key_train, key_eval = fast_random.split(key)
         collects = index * num_collects + jnp.arange(num_collects)
         state, (loss, ratio) = jax.lax.scan(
             collect_and_learn,
             state,
-            (collects, jax.random.split(key_train, num_collects)),
+            (collects, fast_random.split(key_train, num_collects)),
         )
         num_nonfinite = (
             state.opt_state.num_nonfinite if langevin else jnp.zeros((), jnp.int32)
@@ -440,7 +441,7 @@ def adam_lmcdqn(
         return state, metrics
 
     def train(key: PRNGKey) -> tuple[AdamLMCDQNState, AdamLMCDQNMetrics]:
-        key_init, key_reset, key_prefill, key_epochs = jax.random.split(key, 4)
+        key_init, key_reset, key_prefill, key_epochs = fast_random.split(key, 4)
         _, params = nnx.split(factory(nnx.Rngs(key_init)))
         obs, env_state = env.reset(key_reset, env_params)
         obs_zeros = jnp.zeros((capacity, *jnp.shape(obs)), jnp.float32)
@@ -464,13 +465,13 @@ def adam_lmcdqn(
         state, _ = jax.lax.scan(
             env_step,
             state,
-            (jnp.arange(prefill), jax.random.split(key_prefill, prefill)),
+            (jnp.arange(prefill), fast_random.split(key_prefill, prefill)),
         )
         num_epochs = cfg["num_epochs"]
         return jax.lax.scan(
             epoch,
             state,
-            (jnp.arange(num_epochs), jax.random.split(key_epochs, num_epochs)),
+            (jnp.arange(num_epochs), fast_random.split(key_epochs, num_epochs)),
         )
 
     return train

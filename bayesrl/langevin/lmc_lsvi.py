@@ -53,6 +53,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bayesrl import random as fast_random
 from bayesrl._checks import check_positive
 from bayesrl.base import Agent, Transition
 from bayesrl.langevin.quadratic import quadratic_langevin_step
@@ -323,13 +324,13 @@ def lmc_lsvi(
     def act(
         key: PRNGKey, state: LMCLSVIState, obs: ArrayTree
     ) -> tuple[Array, LMCLSVIActInfo]:
-        key_tie, key_explore, key_uniform = jax.random.split(key, 3)
+        key_tie, key_explore, key_uniform = fast_random.split(key, 3)
         h = jnp.minimum(state.step, horizon - 1)
         q = optimistic_q(q_values(state.weights[h], obs), h)
-        tie_break = jax.random.uniform(key_tie, (num_actions,))
+        tie_break = fast_random.uniform(key_tie, (num_actions,))
         greedy = jnp.argmax(jnp.where(q >= jnp.max(q), tie_break, -1.0))
         uniform = jax.random.randint(key_uniform, (), 0, num_actions)
-        explore = jax.random.uniform(key_explore) < epsilon
+        explore = fast_random.uniform(key_explore) < epsilon
         action = jnp.where(explore, uniform, greedy).astype(jnp.int32)
         return action, LMCLSVIActInfo(q_values=q)
 
@@ -346,7 +347,7 @@ def lmc_lsvi(
             targets = rewards + bootstrap * next_value
             precision, shift = regression_stats(features, targets, valid)
             eta, kappa, contraction = step_size_and_spectrum(precision)
-            noise = jax.random.normal(k, (num_steps, num_chains, dim))
+            noise = fast_random.normal(k, (num_steps, num_chains, dim))
 
             def inner(w, xi):
                 step = jax.vmap(chain_step, in_axes=(0, 0, None, None, None))
@@ -366,7 +367,7 @@ def lmc_lsvi(
             state.rewards.T,
             state.bootstrap.T,
             state.valid.T,
-            jax.random.split(key, horizon),
+            fast_random.split(key, horizon),
         )
         _, (weights, kappa, contraction, reverted) = jax.lax.scan(
             body, state.weights[-1], xs, reverse=True

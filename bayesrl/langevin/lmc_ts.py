@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from bayesrl import random as fast_random
 from bayesrl._checks import check_positive
 from bayesrl.base import ActInfo, Agent, BanditObs, Transition
 from bayesrl.langevin.sgld import sgld
@@ -240,7 +241,7 @@ def lmc_ts(
             )
             return (params, sampler_state), None
 
-        keys = jax.random.split(key, num_inner_steps)
+        keys = fast_random.split(key, num_inner_steps)
         (params, sampler_state), _ = jax.lax.scan(
             inner,
             (state.params, sampler.init(state.params)),

@@ -30,6 +30,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from bayesrl import random as fast_random
 from bayesrl.types import Array, PRNGKey
 
 
@@ -103,7 +104,7 @@ def exact_gaussian_sample(
         shift: ``[d]`` ``b``.
         inverse_temperature: ``beta``.
     """
-    xi = jax.random.normal(key, shift.shape, shift.dtype)
+    xi = fast_random.normal(key, shift.shape, shift.dtype)
     return exact_gaussian_sample_from_noise(xi, precision, shift, inverse_temperature)
 
 

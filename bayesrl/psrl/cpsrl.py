@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 
+from bayesrl import random as fast_random
 from bayesrl.envs.factored import FactoredMDP
 from bayesrl.psrl import validation
 from bayesrl.psrl.parent_sets import (
@@ -133,7 +133,7 @@ def draw_known_parents(key: PRNGKey, true_parents: Array, eta: Any) -> Array:
         int32 ``[d_Y, K]`` known parents in the same -1-padded layout.
     """
     true_parents = jnp.asarray(true_parents, jnp.int32)
-    scores = jax.random.uniform(key, true_parents.shape)
+    scores = fast_random.uniform(key, true_parents.shape)
     scores = jnp.where(true_parents >= 0, scores, jnp.inf)
     shuffled = jnp.take_along_axis(true_parents, jnp.argsort(scores, -1), -1)
     keep = jnp.arange(true_parents.shape[-1]) < eta

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bayesrl import random as fast_random
 from bayesrl.base import Transition
 from bayesrl.envs.tabular import TabularMDP
 from bayesrl.psrl.parent_sets import EpisodicAgent
@@ -83,12 +84,12 @@ def run_episodes(
         raise ValueError(f"num_episodes must be a positive int, got {num_episodes!r}")
     model = env.model(params)
     best_value = optimal_value(model, env.horizon)
-    key_init, key_episodes = jax.random.split(key)
+    key_init, key_episodes = fast_random.split(key)
     state = agent.init(key_init)
 
     def step(carry, key_step):
         state, env_state, obs, alive, episode_return = carry
-        key_act, key_env = jax.random.split(key_step)
+        key_act, key_env = fast_random.split(key_step)
         action, _ = agent.act(key_act, state, obs)
         next_obs, next_env_state, reward, terminated, _ = env.step_env(
             key_env, env_state, action, params
@@ -107,13 +108,13 @@ def run_episodes(
         return (state, next_env_state, next_obs, alive, episode_return), None
 
     def episode(state, key_episode):
-        key_reset, key_steps, key_begin = jax.random.split(key_episode, 3)
+        key_reset, key_steps, key_begin = fast_random.split(key_episode, 3)
         value = policy_value(model, state.policy)
         l1_error = model_l1_error(state.transitions, model.transitions)
         sampled_parents = state.sampled_parents
         obs, env_state = env.reset_env(key_reset, params)
         carry = (state, env_state, obs, jnp.ones((), bool), jnp.zeros(()))
-        carry, _ = jax.lax.scan(step, carry, jax.random.split(key_steps, env.horizon))
+        carry, _ = jax.lax.scan(step, carry, fast_random.split(key_steps, env.horizon))
         state, episode_return = carry[0], carry[-1]
         state = agent.begin_episode(key_begin, state)
         metrics = EpisodeMetrics(
@@ -125,4 +126,4 @@ def run_episodes(
         )
         return state, metrics
 
-    return jax.lax.scan(episode, state, jax.random.split(key_episodes, num_episodes))
+    return jax.lax.scan(episode, state, fast_random.split(key_episodes, num_episodes))

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammaln
 
+from bayesrl import random as fast_random
 from bayesrl.base import Agent, Transition
 from bayesrl.envs.factored import product_of_factors
 from bayesrl.psrl.dirichlet import log_dirichlet
@@ -414,7 +415,7 @@ def make_posterior_sampling_agent(
     termination = jnp.asarray(termination, jnp.float32)
 
     def begin_episode(key: PRNGKey, state: PSRLState) -> PSRLState:
-        key_graph, key_theta, key_reward = jax.random.split(key, 3)
+        key_graph, key_theta, key_reward = fast_random.split(key, 3)
         logits = graph_logits(state.log_evidence, log_prior, valid)
         graph = sample_graph(key_graph, logits)
         log_theta = sample_log_theta(
