@@ -176,7 +176,10 @@ class _HostFacade:
         with zipfile.ZipFile(path) as archive:
             header = json.loads(archive.read("header.json"))
             if header.get("format") != cls.FORMAT_NAME:
-                raise ValueError(f"{path} is not a saved {cls.FORMAT_NAME}")
+                raise ValueError(
+                    f"{path} is not a saved {cls.FORMAT_NAME} (format "
+                    f"{header.get('format')!r})"
+                )
             if header.get("schema_version") != SCHEMA_VERSION:
                 raise ValueError(
                     f"{path} has schema version {header.get('schema_version')}; this "
