@@ -96,13 +96,18 @@ class ClassificationBandit(environment.Environment):
     def num_actions(self) -> int:
         return self._num_arms
 
-    def make_params(self, features, labels) -> ClassificationParams:
-        """Standardise ``features [n, d]`` and check ``labels [n]`` in [0, K)."""
+    def make_params(self, features, labels, intercept=False) -> ClassificationParams:
+        """Standardise ``features [n, d]`` and check ``labels [n]`` in [0, K).
+
+        With ``intercept=True`` a constant feature 1 is appended after
+        standardising (the env's ``dim`` is then ``d + 1``).
+        """
         features = np.asarray(features)
         labels = np.asarray(labels)
-        if features.shape != (self._num_rows, self._dim):
+        expected = (self._num_rows, self._dim - bool(intercept))
+        if features.shape != expected:
             raise ValueError(
-                f"features must have shape [{self._num_rows}, {self._dim}], got "
+                f"features must have shape [{expected[0]}, {expected[1]}], got "
                 f"{features.shape}"
             )
         if labels.shape != (self._num_rows,) or not np.issubdtype(
@@ -116,8 +121,11 @@ class ClassificationBandit(environment.Environment):
             raise ValueError(f"labels must lie in [0, {self._num_arms})")
         if not np.all(np.isfinite(features)):
             raise ValueError("features must be finite")
+        standardised = standardise(features)
+        if intercept:
+            standardised = np.c_[standardised, np.ones(self._num_rows)]
         return ClassificationParams(
-            features=jnp.asarray(standardise(features), jnp.float32),
+            features=jnp.asarray(standardised, jnp.float32),
             labels=jnp.asarray(labels, jnp.int32),
         )
 
@@ -176,13 +184,15 @@ class ClassificationBandit(environment.Environment):
 
 
 def sklearn_classification_bandit(
-    name: str,
+    name: str, intercept: bool = False
 ) -> tuple[ClassificationBandit, ClassificationParams]:
     """A :class:`ClassificationBandit` and its parameters from a data set bundled
     with scikit-learn (``"digits"``, ``"wine"``, ``"iris"``, ``"breast_cancer"``).
 
-    Needs scikit-learn (``pip install bayesrl[datasets]``); reads only files
-    shipped inside its wheel.
+    With ``intercept=True`` a constant feature 1 is appended (d + 1 features),
+    as the Showdown's linear agents do. Needs scikit-learn
+    (``pip install bayesrl[datasets]``); reads only files shipped inside its
+    wheel.
     """
     if name not in SKLEARN_DATASETS:
         raise ValueError(
@@ -198,7 +208,6 @@ def sklearn_classification_bandit(
         ) from error
     features, labels = getattr(datasets, f"load_{name}")(return_X_y=True)
     labels = np.unique(labels, return_inverse=True)[1]
-    env = ClassificationBandit(
-        int(labels.max()) + 1, int(features.shape[1]), int(features.shape[0])
-    )
-    return env, env.make_params(features, labels)
+    num_rows, dim = features.shape
+    env = ClassificationBandit(int(labels.max()) + 1, dim + intercept, num_rows)
+    return env, env.make_params(features, labels, intercept)

@@ -12,7 +12,10 @@ large ``delta`` hides the informative region and punishes under-exploration.
 ``info["regret"]`` is the expected regret of the arm played.
 
 ``sigma_v`` defaults to 0.01 (the Showdown's wheel data script; its
-``example_main.py`` uses 0.05); ``sigma_large = 0.01``.
+``example_main.py`` uses 0.05); ``sigma_large = 0.01``. With ``intercept=True``
+the context is ``(x1, x2, 1)`` (d = 3): the Showdown's linear agents append
+this constant feature, without which a linear model cannot represent arm 4's
+constant 1.2.
 """
 
 from __future__ import annotations
@@ -74,24 +77,27 @@ class WheelBandit(environment.Environment):
         delta: radius of the inner disc (default parameters; also a field of
             ``WheelParams`` so runs can ``vmap`` over it).
         noise_std: ``sigma_v`` of the ordinary arms (default 0.01).
+        intercept: append a constant 1 to the context (d = 3).
     """
 
-    def __init__(self, delta: float = 0.5, noise_std: float = 0.01):
+    def __init__(
+        self, delta: float = 0.5, noise_std: float = 0.01, intercept: bool = False
+    ):
         _check_delta(delta)
         if not isinstance(noise_std, (int, float)) or not noise_std >= 0:
             raise ValueError(f"noise_std must be a number >= 0, got {noise_std!r}")
         self._delta = float(delta)
         self._noise_std = float(noise_std)
+        self._intercept = bool(intercept)
+
+    def _key_fields(self):
+        return (self._delta, self._noise_std, self._intercept)
 
     def __hash__(self) -> int:
-        return hash((type(self), self._delta, self._noise_std))
+        return hash((type(self), *self._key_fields()))
 
     def __eq__(self, other: Any) -> bool:
-        return (
-            type(other) is type(self)
-            and other._delta == self._delta
-            and other._noise_std == self._noise_std
-        )
+        return type(other) is type(self) and other._key_fields() == self._key_fields()
 
     @property
     def num_arms(self) -> int:
@@ -99,7 +105,7 @@ class WheelBandit(environment.Environment):
 
     @property
     def dim(self) -> int:
-        return DIM
+        return DIM + self._intercept
 
     @property
     def num_actions(self) -> int:
@@ -123,7 +129,7 @@ class WheelBandit(environment.Environment):
         return spaces.Dict(
             {
                 "available": spaces.Box(0, 1, (NUM_ARMS,), bool),
-                "context": spaces.Box(-1.0, 1.0, (DIM,), jnp.float32),
+                "context": spaces.Box(-1.0, 1.0, (self.dim,), jnp.float32),
             }
         )
 
@@ -136,6 +142,8 @@ class WheelBandit(environment.Environment):
         return radius * jnp.array([jnp.cos(angle), jnp.sin(angle)])
 
     def _observation(self, context: Array) -> BanditObs:
+        if self._intercept:
+            context = jnp.append(context, 1.0)
         return BanditObs(available=jnp.ones((NUM_ARMS,), dtype=bool), context=context)
 
     def reset_env(self, key: PRNGKey, params) -> tuple[BanditObs, Any]:
