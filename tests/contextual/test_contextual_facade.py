@@ -65,25 +65,26 @@ def test_singular_prior_and_foreign_agents_are_refused():
 
 def test_fit_is_prior_plus_partial_fit_and_predictions_follow_the_posterior():
     agent = bandits.linear_thompson_sampling(NUM_ARMS, DIM, noise_std=0.1)
-    data = _data(60)
+    # Batches of 8 rows (one compiled update per facade).
+    data = _data(8)
     fitted = ContextualBandit(agent, seed=0).fit(*data)
     partial = ContextualBandit(agent, seed=0)
-    partial.partial_fit(*_data(7, seed=5))
+    partial.partial_fit(*_data(8, seed=5))
     partial.fit(*data)  # from scratch again
     for a, b in zip(_leaves(fitted), _leaves(partial), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     # Expectations are x . m_k for the belief's posterior mean.
-    contexts = np.random.default_rng(3).normal(size=(5, DIM))
+    contexts = np.random.default_rng(3).normal(size=(8, DIM))
     means = np.asarray(fitted.state.mean)
     np.testing.assert_allclose(
         fitted.predict_expectations(contexts), contexts @ means.T, rtol=1e-5, atol=1e-6
     )
     assert fitted.predict_expectations(contexts[0]).shape == (NUM_ARMS,)
     # Masks: only arm 2 allowed on row 1.
-    mask = np.ones((5, NUM_ARMS), bool)
+    mask = np.ones((8, NUM_ARMS), bool)
     mask[1] = [False, False, True]
     arms = fitted.predict(contexts, available=mask)
-    assert arms.shape == (5,) and arms[1] == 2
+    assert arms.shape == (8,) and arms[1] == 2
     assert isinstance(fitted.predict(contexts[0]), int)
 
 
@@ -91,12 +92,13 @@ def test_fit_is_prior_plus_partial_fit_and_predictions_follow_the_posterior():
 def test_save_load_then_update_equals_the_unsaved_path(tmp_path, layout):
     agent = bandits.linear_thompson_sampling(NUM_ARMS, DIM, layout=layout)
     shared = layout == "shared"
-    bandit = ContextualBandit(agent, seed=3).fit(*_data(9, shared=shared))
+    # Batches of 8 rows: one compiled update and predict per facade.
+    bandit = ContextualBandit(agent, seed=3).fit(*_data(8, shared=shared))
     path = tmp_path / "bandit.zip"
     bandit.save(path)
     loaded = ContextualBandit.load(path)
     for other in (bandit, loaded):
-        other.partial_fit(*_data(4, seed=1, shared=shared))
+        other.partial_fit(*_data(8, seed=1, shared=shared))
     contexts = _data(8, seed=2, shared=shared)[2]
     np.testing.assert_array_equal(bandit.predict(contexts), loaded.predict(contexts))
     for a, b in zip(_leaves(bandit), _leaves(loaded), strict=True):
