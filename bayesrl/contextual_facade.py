@@ -62,7 +62,7 @@ class ContextualBandit(_HostFacade):
 
     # -- pure kernels ---------------------------------------------------------
 
-    def _update_impl(self, state, arms, rewards, contexts):
+    def _update_impl(self, key, state, arms, rewards, contexts):
         obs = BanditObs(
             available=jnp.ones((arms.shape[0], self.num_arms), bool), context=contexts
         )
@@ -74,7 +74,9 @@ class ContextualBandit(_HostFacade):
             terminated=jnp.zeros((), bool),
             truncated=jnp.zeros((), bool),
         )
-        return self.agent.update(jax.random.key(0), state, transition)
+        key, key_update = fast_random.split(key)
+        new_state, info = self.agent.update(key_update, state, transition)
+        return key, new_state, info
 
     def _predict_impl(self, key, state, contexts, available):
         key, key_act = fast_random.split(key)
@@ -212,7 +214,8 @@ class ContextualBandit(_HostFacade):
             np.pad(rewards, (0, capacity - arms.size)).astype(dtype),
             self._pad(contexts, capacity),
         )
-        new_state, info = self._update_fn(state, *padded)
+        key, new_state, info = self._update_fn(self._key, state, *padded)
         self._commit(new_state, info)
+        self._key = key
         if self._dim is None:
             self._dim = int(contexts.shape[-1])

@@ -106,11 +106,6 @@ def num_groups(num_arms: int, layout: str) -> int:
     return num_arms if layout == "disjoint" else 1
 
 
-def context_shape(num_arms: int, dim: int, layout: str) -> tuple[int, ...]:
-    """``[dim]`` (disjoint) or ``[num_arms, dim]`` (shared)."""
-    return (dim,) if layout == "disjoint" else (num_arms, dim)
-
-
 def check_sizes(num_arms, dim, layout) -> None:
     for name, value, low in (("num_arms", num_arms, 2), ("dim", dim, 1)):
         if (
