@@ -279,3 +279,38 @@ def test_invalid_known_noise_hyper_parameters_are_refused(kwargs, name):
 def test_invalid_unknown_noise_hyper_parameters_are_refused(kwargs, name):
     with pytest.raises(ValueError, match=name):
         linear_normal_inverse_gamma(NUM_ARMS, DIM, **kwargs)
+
+
+def test_square_root_updates_do_not_drift_in_float32():
+    """2 000 rank-one updates with features scaled over two decades: the float32
+    factor still matches the float64 closed form to float32 precision (the
+    Sherman-Morrison drift of ``bandits.md`` 1.5 does not occur)."""
+    num_items, dim = 2000, 6
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(num_items, dim)) * np.geomspace(0.1, 10.0, dim)
+    arms = rng.integers(0, 2, num_items)
+    r = rng.normal(size=num_items)
+    belief = linear_gaussian(2, dim, noise_std=0.5)
+
+    def add(state, item):
+        features, arm, reward = item
+        return belief.update(
+            state, arm[None], reward[None], features[None], jnp.ones(1)
+        ), None
+
+    items = (
+        jnp.asarray(x, jnp.float32),
+        jnp.asarray(arms, jnp.int32),
+        jnp.asarray(r, jnp.float32),
+    )
+    state, _ = jax.jit(lambda s: jax.lax.scan(add, s, items))(belief.init())
+    for k in range(2):
+        rows = arms == k
+        precision = np.eye(dim) + x[rows].T @ x[rows] / 0.25
+        covariance = np.linalg.inv(precision)
+        mean = covariance @ (x[rows].T @ r[rows] / 0.25)
+        got = np.asarray(state.covariance[k], np.float64)
+        assert np.abs(got - covariance).max() < 1e-5 * np.abs(covariance).max()
+        assert (
+            np.abs(np.asarray(state.mean[k]) - mean).max() < 1e-5 * np.abs(mean).max()
+        )
