@@ -18,6 +18,7 @@ from bayesrl.base import (  # noqa: E402
     UpdateInfo,
     make_agent,
 )
+from bayesrl.contextual_facade import ContextualBandit  # noqa: E402
 from bayesrl.facade import Bandit  # noqa: E402
 from bayesrl.runner import Metrics, run, run_many  # noqa: E402
 
@@ -26,6 +27,7 @@ __all__ = [
     "Agent",
     "Bandit",
     "BanditObs",
+    "ContextualBandit",
     "Belief",
     "Metrics",
     "Transition",

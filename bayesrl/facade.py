@@ -40,7 +40,178 @@ def _padded_capacity(size: int) -> int:
     return 1 << max(0, size - 1).bit_length()
 
 
-class Bandit:
+class _HostFacade:
+    """What the host-side facades share: the agent's spec, its state and key,
+    input validation, and the zip format of saved files.
+
+    Subclasses set ``FORMAT_NAME`` (the ``format`` field of saved headers).
+    """
+
+    FORMAT_NAME = FORMAT_NAME
+
+    def __init__(self, agent: Agent, seed: int = 0):
+        spec = describe(agent)
+        if spec is None:
+            raise ValueError(
+                "agent was not built by a bayesrl.bandits factory, so "
+                f"{type(self).__name__} cannot validate its input or save it; use "
+                "bayesrl.run or the agent's functions directly"
+            )
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        self.agent = agent
+        self.spec: AgentSpec = spec
+        key_init, self._key = jax.random.split(jax.random.key(int(seed)))
+        self.state = agent.init(key_init)
+        self._all_available = np.ones((spec.num_arms,), dtype=bool)
+
+    @property
+    def num_arms(self) -> int:
+        return self.spec.num_arms
+
+    # -- validation -------------------------------------------------------------
+
+    def _check_available(self, available):
+        if available is None:
+            return self._all_available
+        mask = np.asarray(available)
+        if mask.shape != (self.num_arms,) or mask.dtype != np.bool_:
+            raise ValueError(
+                f"available must be a bool array of shape [{self.num_arms}], got "
+                f"dtype {mask.dtype} and shape {mask.shape}"
+            )
+        if mask.sum() < self.spec.batch_size:
+            raise ValueError(
+                f"available allows {int(mask.sum())} arms but the agent selects "
+                f"{self.spec.batch_size} per step"
+            )
+        return mask
+
+    def _check_feedback(self, arms, rewards, weights):
+        arms, rewards = self._check_arms_and_rewards(arms, rewards)
+        weights = self._check_weights(weights, arms.shape)
+        capacity = _padded_capacity(arms.size)
+        pad = capacity - arms.size
+        dtype = jnp.result_type(float)
+        return (
+            np.pad(arms.astype(np.int32), (0, pad), constant_values=-1),
+            np.pad(rewards, (0, pad)).astype(dtype),
+            np.pad(weights, (0, pad)).astype(dtype),
+        )
+
+    def _check_arms_and_rewards(self, arms, rewards):
+        arms = np.asarray(arms)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if arms.ndim != 1 or rewards.shape != arms.shape or arms.size == 0:
+            raise ValueError(
+                "arms and rewards must be non-empty 1-D arrays of the same length, "
+                f"got shapes {arms.shape} and {rewards.shape}"
+            )
+        if not np.issubdtype(arms.dtype, np.integer):
+            raise ValueError(f"arms must be integers, got dtype {arms.dtype}")
+        if arms.min() < 0 or arms.max() >= self.num_arms:
+            raise ValueError(
+                f"arms must be in [0, {self.num_arms}), got values in "
+                f"[{arms.min()}, {arms.max()}]"
+            )
+        if not np.all(np.isfinite(rewards)):
+            raise ValueError("rewards must be finite (got NaN or inf)")
+        low, high = self.spec.reward_range
+        if rewards.min() < low or rewards.max() > high:
+            raise ValueError(
+                f"rewards must lie in [{low}, {high}] for this model, got values in "
+                f"[{rewards.min()}, {rewards.max()}]"
+            )
+        return arms, rewards
+
+    @staticmethod
+    def _check_weights(weights, shape):
+        if weights is None:
+            return np.ones(shape)
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != shape:
+            raise ValueError(
+                f"weights must have the shape of arms {shape}, got {weights.shape}"
+            )
+        if not np.all(np.isfinite(weights)) or weights.min() < 0:
+            raise ValueError("weights must be finite and >= 0")
+        return weights
+
+    def _commit(self, new_state, info) -> None:
+        if bool(info.rejected):  # unreachable after host validation; kept honest
+            raise ValueError("the update was rejected as numerically invalid")
+        self.state = new_state
+
+    def _to_host_action(self, action):
+        action = np.asarray(action)
+        return int(action) if action.ndim == 0 else action
+
+    # -- persistence ------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the agent's description, state and key to ``path`` (a zip)."""
+        leaves, _ = jax.tree.flatten(self.state)
+        header = dict(
+            format=self.FORMAT_NAME,
+            schema_version=SCHEMA_VERSION,
+            bayesrl_version=__version__,
+            factory=self.spec.factory,
+            config=self.spec.config,
+            state_type=type(self.state).__name__,
+            state_fields=list(getattr(self.state, "_fields", [])),
+            num_leaves=len(leaves),
+            key_impl=str(jax.random.key_impl(self._key)),
+        )
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("header.json", json.dumps(header, indent=2))
+            for index, leaf in enumerate(leaves):
+                archive.writestr(f"state/{index}.npy", _npy_bytes(np.asarray(leaf)))
+            archive.writestr(
+                "key.npy", _npy_bytes(np.asarray(jax.random.key_data(self._key)))
+            )
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Rebuild a facade saved with :meth:`save`."""
+        with zipfile.ZipFile(path) as archive:
+            header = json.loads(archive.read("header.json"))
+            if header.get("format") != cls.FORMAT_NAME:
+                raise ValueError(
+                    f"{path} is not a saved {cls.FORMAT_NAME} (format "
+                    f"{header.get('format')!r})"
+                )
+            if header.get("schema_version") != SCHEMA_VERSION:
+                raise ValueError(
+                    f"{path} has schema version {header.get('schema_version')}; this "
+                    f"bayesrl reads version {SCHEMA_VERSION}"
+                )
+            leaves = [
+                np.load(io.BytesIO(archive.read(f"state/{i}.npy")))
+                for i in range(header["num_leaves"])
+            ]
+            key_data = np.load(io.BytesIO(archive.read("key.npy")))
+        bandit = cls(_build_agent(header["factory"], header["config"]), seed=0)
+        template, treedef = jax.tree.flatten(bandit.state)
+        for saved, expected in zip(leaves, template, strict=True):
+            if saved.shape != expected.shape:
+                raise ValueError(
+                    f"saved state leaf of shape {saved.shape} does not fit the "
+                    f"rebuilt agent's {expected.shape}"
+                )
+        bandit.state = jax.tree.unflatten(
+            treedef,
+            [
+                jnp.asarray(x, dtype=t.dtype)
+                for x, t in zip(leaves, template, strict=True)
+            ],
+        )
+        bandit._key = jax.random.wrap_key_data(
+            jnp.asarray(key_data), impl=header["key_impl"]
+        )
+        return bandit
+
+
+class Bandit(_HostFacade):
     """Stateful wrapper: ``select()``, ``update(arms, rewards)``, ``save``/``load``.
 
     Args:
@@ -56,20 +227,7 @@ class Bandit:
     """
 
     def __init__(self, agent: Agent, seed: int = 0):
-        spec = describe(agent)
-        if spec is None:
-            raise ValueError(
-                "agent was not built by a bayesrl.bandits factory, so Bandit cannot "
-                "validate its input or save it; use bayesrl.run or the agent's "
-                "functions directly"
-            )
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise ValueError(f"seed must be an int, got {seed!r}")
-        self.agent = agent
-        self.spec: AgentSpec = spec
-        key_init, self._key = jax.random.split(jax.random.key(int(seed)))
-        self.state = agent.init(key_init)
-        self._all_available = np.ones((spec.num_arms,), dtype=bool)
+        super().__init__(agent, seed)
         self._select_fn = jax.jit(self._select_impl)
         self._update_fn = jax.jit(self._update_impl)
         self._update_select_fn = jax.jit(self._update_and_select_impl)
@@ -90,10 +248,6 @@ class Bandit:
         return key, state, action, info
 
     # -- host-side API --------------------------------------------------------
-
-    @property
-    def num_arms(self) -> int:
-        return self.spec.num_arms
 
     def select(self, available=None):
         """The next arm (an int), or ``batch_size`` arms (an int array).
@@ -132,137 +286,6 @@ class Bandit:
     def posterior_mean(self) -> np.ndarray:
         """The model's current expected reward of every arm."""
         return np.asarray(self.spec.belief.mean(self.state))
-
-    # -- validation -------------------------------------------------------------
-
-    def _check_available(self, available):
-        if available is None:
-            return self._all_available
-        mask = np.asarray(available)
-        if mask.shape != (self.num_arms,) or mask.dtype != np.bool_:
-            raise ValueError(
-                f"available must be a bool array of shape [{self.num_arms}], got "
-                f"dtype {mask.dtype} and shape {mask.shape}"
-            )
-        if mask.sum() < self.spec.batch_size:
-            raise ValueError(
-                f"available allows {int(mask.sum())} arms but the agent selects "
-                f"{self.spec.batch_size} per step"
-            )
-        return mask
-
-    def _check_feedback(self, arms, rewards, weights):
-        arms = np.asarray(arms)
-        rewards = np.asarray(rewards, dtype=np.float64)
-        if arms.ndim != 1 or rewards.shape != arms.shape or arms.size == 0:
-            raise ValueError(
-                "arms and rewards must be non-empty 1-D arrays of the same length, "
-                f"got shapes {arms.shape} and {rewards.shape}"
-            )
-        if not np.issubdtype(arms.dtype, np.integer):
-            raise ValueError(f"arms must be integers, got dtype {arms.dtype}")
-        if arms.min() < 0 or arms.max() >= self.num_arms:
-            raise ValueError(
-                f"arms must be in [0, {self.num_arms}), got values in "
-                f"[{arms.min()}, {arms.max()}]"
-            )
-        if not np.all(np.isfinite(rewards)):
-            raise ValueError("rewards must be finite (got NaN or inf)")
-        low, high = self.spec.reward_range
-        if rewards.min() < low or rewards.max() > high:
-            raise ValueError(
-                f"rewards must lie in [{low}, {high}] for this model, got values in "
-                f"[{rewards.min()}, {rewards.max()}]"
-            )
-        if weights is None:
-            weights = np.ones(arms.shape)
-        else:
-            weights = np.asarray(weights, dtype=np.float64)
-            if weights.shape != arms.shape:
-                raise ValueError(
-                    f"weights must have the shape of arms {arms.shape}, got "
-                    f"{weights.shape}"
-                )
-            if not np.all(np.isfinite(weights)) or weights.min() < 0:
-                raise ValueError("weights must be finite and >= 0")
-        capacity = _padded_capacity(arms.size)
-        pad = capacity - arms.size
-        dtype = jnp.result_type(float)
-        return (
-            np.pad(arms.astype(np.int32), (0, pad), constant_values=-1),
-            np.pad(rewards, (0, pad)).astype(dtype),
-            np.pad(weights, (0, pad)).astype(dtype),
-        )
-
-    def _commit(self, new_state, info) -> None:
-        if bool(info.rejected):  # unreachable after host validation; kept honest
-            raise ValueError("the update was rejected as numerically invalid")
-        self.state = new_state
-
-    def _to_host_action(self, action):
-        action = np.asarray(action)
-        return int(action) if action.ndim == 0 else action
-
-    # -- persistence ------------------------------------------------------------
-
-    def save(self, path: str | Path) -> None:
-        """Write the agent's description, state and key to ``path`` (a zip)."""
-        leaves, _ = jax.tree.flatten(self.state)
-        header = dict(
-            format=FORMAT_NAME,
-            schema_version=SCHEMA_VERSION,
-            bayesrl_version=__version__,
-            factory=self.spec.factory,
-            config=self.spec.config,
-            state_type=type(self.state).__name__,
-            state_fields=list(getattr(self.state, "_fields", [])),
-            num_leaves=len(leaves),
-            key_impl=str(jax.random.key_impl(self._key)),
-        )
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("header.json", json.dumps(header, indent=2))
-            for index, leaf in enumerate(leaves):
-                archive.writestr(f"state/{index}.npy", _npy_bytes(np.asarray(leaf)))
-            archive.writestr(
-                "key.npy", _npy_bytes(np.asarray(jax.random.key_data(self._key)))
-            )
-
-    @classmethod
-    def load(cls, path: str | Path) -> Bandit:
-        """Rebuild a :class:`Bandit` saved with :meth:`save`."""
-        with zipfile.ZipFile(path) as archive:
-            header = json.loads(archive.read("header.json"))
-            if header.get("format") != FORMAT_NAME:
-                raise ValueError(f"{path} is not a saved bayesrl.Bandit")
-            if header.get("schema_version") != SCHEMA_VERSION:
-                raise ValueError(
-                    f"{path} has schema version {header.get('schema_version')}; this "
-                    f"bayesrl reads version {SCHEMA_VERSION}"
-                )
-            leaves = [
-                np.load(io.BytesIO(archive.read(f"state/{i}.npy")))
-                for i in range(header["num_leaves"])
-            ]
-            key_data = np.load(io.BytesIO(archive.read("key.npy")))
-        bandit = cls(_build_agent(header["factory"], header["config"]), seed=0)
-        template, treedef = jax.tree.flatten(bandit.state)
-        for saved, expected in zip(leaves, template, strict=True):
-            if saved.shape != expected.shape:
-                raise ValueError(
-                    f"saved state leaf of shape {saved.shape} does not fit the "
-                    f"rebuilt agent's {expected.shape}"
-                )
-        bandit.state = jax.tree.unflatten(
-            treedef,
-            [
-                jnp.asarray(x, dtype=t.dtype)
-                for x, t in zip(leaves, template, strict=True)
-            ],
-        )
-        bandit._key = jax.random.wrap_key_data(
-            jnp.asarray(key_data), impl=header["key_impl"]
-        )
-        return bandit
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

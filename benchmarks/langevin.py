@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl import run, run_many
+from bayesrl.bandits import linear_thompson_sampling
 from bayesrl.envs import DeepSea, LinearContextualBandit, NChain
 from bayesrl.langevin import (
     adam_lmcdqn,
@@ -48,7 +49,6 @@ from bayesrl.langevin import (
     preconditioned_langevin,
     sgld,
 )
-from benchmarks.peers.linear_thompson import linear_thompson_sampling
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -373,7 +373,13 @@ def ts_section(num_arms, dim, num_steps, num_seeds) -> dict:
     agents = {
         "lmc_ts": lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25),
         "exact_linear_ts": linear_thompson_sampling(
-            num_arms, dim, inverse_temperature=beta
+            # The Gibbs law N(V^-1 b, V^-1 / (2 beta)), V = X'X + I, that LMC-TS
+            # targets: unit noise and prior, posterior inflation nu = (2 beta)^-1/2.
+            num_arms,
+            dim,
+            noise_std=1.0,
+            prior_scale=1.0,
+            inflation=(2.0 * beta) ** -0.5,
         ),
     }
     contexts = jax.random.normal(jax.random.key(9), (20_000, dim))

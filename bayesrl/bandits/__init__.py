@@ -4,6 +4,10 @@ from bayesrl.bandits._registry import AgentSpec, describe
 from bayesrl.bandits.bayes_ucb import bayes_ucb
 from bayesrl.bandits.epsilon_greedy import epsilon_greedy
 from bayesrl.bandits.kl_ucb import kl_ucb
+from bayesrl.bandits.lin_ucb import lin_ucb
+from bayesrl.bandits.linear_bayes_ucb import linear_bayes_ucb
+from bayesrl.bandits.linear_epsilon_greedy import linear_epsilon_greedy
+from bayesrl.bandits.linear_thompson import linear_thompson_sampling
 from bayesrl.bandits.thompson import thompson_sampling
 from bayesrl.bandits.ucb1 import ucb1
 from bayesrl.bandits.uniform import uniform
@@ -14,6 +18,10 @@ __all__ = [
     "describe",
     "epsilon_greedy",
     "kl_ucb",
+    "lin_ucb",
+    "linear_bayes_ucb",
+    "linear_epsilon_greedy",
+    "linear_thompson_sampling",
     "thompson_sampling",
     "ucb1",
     "uniform",

@@ -11,6 +11,11 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.classification import (
+    ClassificationBandit,
+    ClassificationParams,
+    sklearn_classification_bandit,
+)
 from bayesrl.envs.factored import (
     FactoredMDP,
     FactoredMDPParams,
@@ -34,11 +39,14 @@ from bayesrl.envs.tabular import (
     TabularModel,
     random_tabular_mdp_params,
 )
+from bayesrl.envs.wheel import WheelBandit, WheelParams, WheelState
 
 __all__ = [
     "BanditState",
     "BernoulliBandit",
     "BernoulliBanditParams",
+    "ClassificationBandit",
+    "ClassificationParams",
     "DeepSea",
     "DeepSeaParams",
     "FactoredMDP",
@@ -57,6 +65,7 @@ __all__ = [
     "random_factored_mdp",
     "random_factored_mdp_params",
     "random_tabular_mdp_params",
+    "sklearn_classification_bandit",
     "RiverSwim",
     "sutton_barto_params",
     "TabularMDP",
@@ -64,4 +73,7 @@ __all__ = [
     "TabularMDPState",
     "TabularModel",
     "Taxi",
+    "WheelBandit",
+    "WheelParams",
+    "WheelState",
 ]

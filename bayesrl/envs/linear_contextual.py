@@ -6,6 +6,11 @@ Each round draws a context ``x ~ N(0, I_dim)`` shared by all arms; arm ``a`` pay
 expected regret ``max_a theta_a . x - theta_action . x`` of the arm played, for
 the context it was played in. This is the disjoint linear model of Li et al.
 (2010) and of LinTS with one parameter vector per arm.
+
+With ``reward="logistic"`` arm ``a`` instead pays a Bernoulli reward of mean
+``sigmoid(theta_a . x)`` (a generalised linear bandit; ``noise_std`` is then
+unused) and the regret is ``max_a sigmoid(theta_a . x) - sigmoid(theta_action .
+x)``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from gymnax.environments import environment, spaces
 
 from bayesrl.base import BanditObs
 from bayesrl.types import Array, PRNGKey
+
+REWARD_MODELS = ("gaussian", "logistic")
 
 
 @struct.dataclass
@@ -43,24 +50,34 @@ class LinearContextualBandit(environment.Environment):
     Args:
         num_arms: number of arms (>= 2).
         dim: context dimension (>= 1).
+        reward: ``"gaussian"`` (default) or ``"logistic"`` (Bernoulli rewards
+            of mean ``sigmoid(theta_a . x)``).
     """
 
-    def __init__(self, num_arms: int, dim: int):
+    def __init__(self, num_arms: int, dim: int, reward: str = "gaussian"):
         for name, value, low in (("num_arms", num_arms, 2), ("dim", dim, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if reward not in REWARD_MODELS:
+            raise ValueError(f"reward must be one of {REWARD_MODELS}, got {reward!r}")
         self._num_arms = num_arms
         self._dim = dim
+        self._reward = reward
 
     def __hash__(self) -> int:
-        return hash((type(self), self._num_arms, self._dim))
+        return hash((type(self), self._num_arms, self._dim, self._reward))
 
     def __eq__(self, other: Any) -> bool:
         return (
             type(other) is type(self)
             and other._num_arms == self._num_arms
             and other._dim == self._dim
+            and other._reward == self._reward
         )
+
+    @property
+    def reward_model(self) -> str:
+        return self._reward
 
     @property
     def num_arms(self) -> int:
@@ -121,7 +138,11 @@ class LinearContextualBandit(environment.Environment):
         key_noise, key_context = jax.random.split(key)
         action = jnp.asarray(action, dtype=jnp.int32)
         means = params.theta @ state.context
-        reward = means[action] + params.noise_std * jax.random.normal(key_noise)
+        if self._reward == "logistic":
+            means = jax.nn.sigmoid(means)
+            reward = jax.random.bernoulli(key_noise, means[action]).astype(jnp.float32)
+        else:
+            reward = means[action] + params.noise_std * jax.random.normal(key_noise)
         regret = jnp.max(means) - means[action]
         context = jax.random.normal(key_context, (self._dim,))
         state = LinearContextualState(context=context, time=state.time + 1)

@@ -7,9 +7,9 @@ import pytest
 from flax import nnx
 
 from bayesrl import BanditObs, Transition, run_many
+from bayesrl.bandits import linear_thompson_sampling
 from bayesrl.envs import LinearContextualBandit
 from bayesrl.langevin import lmc_ts, sgld
-from benchmarks.peers.linear_thompson import linear_thompson_sampling
 
 
 def _transition(context, action, reward):
@@ -59,7 +59,15 @@ def test_lmc_ts_regret_matches_exact_linear_ts():
     env = LinearContextualBandit(num_arms, dim)
     params = env.sample_params(jax.random.key(3))
     lmc = lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25)
-    exact = linear_thompson_sampling(num_arms, dim, inverse_temperature=beta)
+    exact = linear_thompson_sampling(
+        # The Gibbs law N(V^-1 b, V^-1 / (2 beta)), V = X'X + I, that LMC-TS
+        # targets: unit noise and prior, posterior inflation nu = (2 beta)^-1/2.
+        num_arms,
+        dim,
+        noise_std=1.0,
+        prior_scale=1.0,
+        inflation=(2.0 * beta) ** -0.5,
+    )
     r_lmc = _regret(lmc, env, params, 300, num_seeds, 1)
     r_exact = _regret(exact, env, params, 300, num_seeds, 2)
     se = np.sqrt(r_lmc.var(ddof=1) / num_seeds + r_exact.var(ddof=1) / num_seeds)
@@ -109,7 +117,15 @@ def test_lmc_ts_regret_spec_instance():
     env = LinearContextualBandit(num_arms, dim)
     params = env.sample_params(jax.random.key(3))
     lmc = lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25)
-    exact = linear_thompson_sampling(num_arms, dim, inverse_temperature=beta)
+    exact = linear_thompson_sampling(
+        # The Gibbs law N(V^-1 b, V^-1 / (2 beta)), V = X'X + I, that LMC-TS
+        # targets: unit noise and prior, posterior inflation nu = (2 beta)^-1/2.
+        num_arms,
+        dim,
+        noise_std=1.0,
+        prior_scale=1.0,
+        inflation=(2.0 * beta) ** -0.5,
+    )
     r_lmc = _regret(lmc, env, params, 2000, num_seeds, 1)
     r_exact = _regret(exact, env, params, 2000, num_seeds, 2)
     assert abs(r_lmc.mean() - r_exact.mean()) < 0.25 * r_exact.mean()
