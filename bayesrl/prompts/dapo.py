@@ -103,8 +103,8 @@ def dynamic_sampling(
         jnp.zeros((), jnp.int32),
         stream,
     )
-    (ids, successes, kept, stream), (all_ids, all_successes, all_active) = (
-        jax.lax.scan(generate, initial, (keys[:max_batches], keys[max_batches:]))
+    (ids, successes, kept, stream), (all_ids, all_successes, all_active) = jax.lax.scan(
+        generate, initial, (keys[:max_batches], keys[max_batches:])
     )
     generated_mask = all_active.reshape(-1)
     generated_successes = all_successes.reshape(-1)

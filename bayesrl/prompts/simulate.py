@@ -146,7 +146,9 @@ def simulate(
                 key_advance, selector_state, config.num_candidates
             )
             empirical = successes / k
-            candidate_truth = simulator.true_success(sim_before, params, info.candidates)
+            candidate_truth = simulator.true_success(
+                sim_before, params, info.candidates
+            )
             rho_candidates = spearman(info.posterior_mean, candidate_truth)
             rho_selected = spearman(info.selected_posterior_mean, empirical)
             rho_mopps = spearman(info.selected_draws, -empirical)
@@ -175,7 +177,9 @@ def simulate(
                 truth = simulator.true_success(sim_state, params, candidates)
                 _, positions = jax.lax.top_k(-jnp.abs(truth - target), batch_size)
                 ids = candidates[positions]
-            selector_state = candidate_stream.advance(key_advance, selector_state, chunk)
+            selector_state = candidate_stream.advance(
+                key_advance, selector_state, chunk
+            )
             sim_state, successes, true = train(key_rollout, sim_state, ids)
             trained_degenerate = degenerate(successes)
             mask = jnp.ones(ids.shape, bool)
