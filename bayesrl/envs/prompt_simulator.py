@@ -85,7 +85,9 @@ class PromptSimulator(environment.Environment):
         num_rollouts: k rollouts per trained prompt (the GRPO group size).
     """
 
-    def __init__(self, num_prompts: int = 20_000, num_test: int = 5_000, num_rollouts: int = 8):
+    def __init__(
+        self, num_prompts: int = 20_000, num_test: int = 5_000, num_rollouts: int = 8
+    ):
         for name, value, low in (
             ("num_prompts", num_prompts, 2),
             ("num_test", num_test, 1),
@@ -172,12 +174,16 @@ class PromptSimulator(environment.Environment):
         successes = successes.astype(state.memorisation.dtype)
         signal = jnp.where(mask, successes * (k - successes) / k**2, 0.0)
         count = jnp.maximum(jnp.sum(mask), 1)
-        ability = state.ability + params.learning_rate * 4.0 * jnp.sum(
-            params.discrimination[ids] * signal
-        ) / count
-        memorisation = state.memorisation.at[jnp.where(mask, ids, self.num_prompts)].add(
-            params.local_learning_rate * signal, mode="drop"
+        ability = (
+            state.ability
+            + params.learning_rate
+            * 4.0
+            * jnp.sum(params.discrimination[ids] * signal)
+            / count
         )
+        memorisation = state.memorisation.at[
+            jnp.where(mask, ids, self.num_prompts)
+        ].add(params.local_learning_rate * signal, mode="drop")
         return state.replace(
             ability=ability, memorisation=memorisation, time=state.time + 1
         )

@@ -80,7 +80,7 @@ def test_dynamic_sampling_keeps_informative_groups_in_stream_order():
     assert int(capped.num_generated) == 3 * batch and not bool(jnp.any(capped.mask))
 
 
-def effects(num_prompts, num_test, batch, steps, seeds, target, learning_rate=0.006):
+def effects(num_prompts, num_test, batch, steps, seeds, target, warmup):
     sim = PromptSimulator(num_prompts, num_test, 8)
     agents = {
         "mopps": mopps(num_prompts, batch, candidate_multiplier=8),
@@ -91,9 +91,7 @@ def effects(num_prompts, num_test, batch, steps, seeds, target, learning_rate=0.
 
     def run(method, agent_name, seed):
         key = jax.random.key(seed)
-        params = sim.sample_params(
-            jax.random.fold_in(key, 1), learning_rate=learning_rate
-        )
+        params = sim.sample_params(jax.random.fold_in(key, 1))
         return simulate(
             jax.random.fold_in(key, 2),
             sim,
@@ -115,15 +113,17 @@ def effects(num_prompts, num_test, batch, steps, seeds, target, learning_rate=0.
         metrics = jax.jit(
             lambda s, m=method, n=name: jax.lax.map(lambda x: run(m, n, x), s)
         )(jnp.arange(seeds))
-        rho = np.asarray(metrics.rho_candidates)[:, 20:]
-        rho_mopps = np.asarray(metrics.rho_selected_mopps)[:, 20:]
+        rho = np.asarray(metrics.rho_candidates)[:, warmup:]
+        rho_mopps = np.asarray(metrics.rho_selected_mopps)[:, warmup:]
         out[name] = dict(
             zero_variance=float(np.mean(np.asarray(metrics.zero_variance_fraction))),
             steps=np.asarray(steps_to_target(metrics.heldout_accuracy, target)),
             rollouts=np.asarray(
                 rollouts_to_target(metrics.heldout_accuracy, metrics.rollouts, target)
             ),
-            bias=float(np.mean(np.asarray(metrics.mean_true_success)[:, 20:]) - 0.5),
+            bias=float(
+                np.mean(np.asarray(metrics.mean_true_success)[:, warmup:]) - 0.5
+            ),
             rho_candidates=float(np.mean(rho)) if method == "mopps" else None,
             rho_mopps=float(np.mean(rho_mopps)) if method == "mopps" else None,
         )
@@ -149,13 +149,15 @@ def check_effects(out, rho_floor, steps_ok=True):
 
 
 def test_simulator_effects_fast():
-    out = effects(4000, 500, 64, 120, seeds=2, target=0.38)
+    out = effects(4000, 500, 64, 120, seeds=2, target=0.38, warmup=20)
     check_effects(out, rho_floor=0.6)
 
 
 @pytest.mark.slow
 def test_simulator_effects_section_6_defaults():
-    out = effects(20_000, 5_000, 256, 300, seeds=3, target=0.38)
+    # Warm-up: a prompt is a candidate about once per N / B_hat ~ 10 steps and
+    # trained once per N / B ~ 80 steps, so posteriors are informative after ~100.
+    out = effects(20_000, 5_000, 256, 300, seeds=3, target=0.38, warmup=100)
     check_effects(out, rho_floor=0.8)
     # 5. stale-posterior bias: selected prompts sit above the target.
     assert out["mopps"]["bias"] > 0
