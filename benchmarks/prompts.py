@@ -223,13 +223,13 @@ def figures(rows) -> dict:
             mean("mopps", "rollouts_to_target"), mean("dapo_ds", "rollouts_to_target")
         ),
     )
-    out["zero_variance_ok"] = zero_variance_ratio <= 0.6
-    out["steps_ok"] = out["mopps_over_uniform_steps_to_target"] is not None and (
-        out["mopps_over_uniform_steps_to_target"] < 1
-    )
-    out["rollouts_ok"] = out["mopps_over_dapo_rollouts_to_target"] is not None and (
-        out["mopps_over_dapo_rollouts_to_target"] < 1
-    )
+    out["zero_variance_ok"] = bool(zero_variance_ratio <= 0.6)
+    out["steps_ok"] = bool(
+        out["mopps_over_uniform_steps_to_target"] is not None
+    ) and bool(out["mopps_over_uniform_steps_to_target"] < 1)
+    out["rollouts_ok"] = bool(
+        out["mopps_over_dapo_rollouts_to_target"] is not None
+    ) and bool(out["mopps_over_dapo_rollouts_to_target"] < 1)
     print(
         f"  figures: MoPPS/Uniform zero-variance fraction {zero_variance_ratio:.3f} "
         f"(need <= 0.6: {out['zero_variance_ok']}); MoPPS/Uniform steps to target "
@@ -323,11 +323,11 @@ def timing_table(full: bool) -> dict:
     figures = dict(
         step_ms_at_1e6=rows[1]["median_ms"],
         step_mean_ms_at_1e6=rows[1]["mean_ms"],
-        step_ok=rows[1]["median_ms"] <= 5.0,
+        step_ok=bool(rows[1]["median_ms"] <= 5.0),
         full_pool_ms_at_1e6=rows[-1]["median_ms"],
-        full_pool_ok=rows[-1]["median_ms"] <= 250.0,
+        full_pool_ok=bool(rows[-1]["median_ms"] <= 250.0),
         bytes_per_prompt=max(r["bytes_per_prompt"] for r in rows),
-        bytes_ok=max(r["bytes_per_prompt"] for r in rows) <= 16.0,
+        bytes_ok=bool(max(r["bytes_per_prompt"] for r in rows) <= 16.0),
     )
     print(
         f"  figures: select+update at 10^6 median {figures['step_ms_at_1e6']:.2f} ms "

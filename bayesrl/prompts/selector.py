@@ -51,9 +51,17 @@ _STREAM_FIELDS = ("round_keys", "cursor", "epoch")
 
 
 def _select_and_advance(
-    key, state, params, *, num_select, num_candidates, strategy, shapes_at_least_one
+    base_key,
+    count,
+    state,
+    params,
+    *,
+    num_select,
+    num_candidates,
+    strategy,
+    shapes_at_least_one,
 ):
-    key_select, key_stream = fast_random.split(key)
+    key_select, key_stream = fast_random.split(jax.random.fold_in(base_key, count))
     ids, info = mopps_select(
         key_select,
         state,
@@ -80,13 +88,25 @@ def _select_and_advance(
     return ids, info.selected_draws, state, summary
 
 
+def _update_and_score(state, ids, successes, trials, mask, params, selected, draws):
+    """The update, plus MoPPS's logged ``train_spearman_corr``: Spearman(draw of
+    each selected prompt, -its empirical success rate in this update) over the
+    selected prompts present in the update (negative = predictive)."""
+    state, info = mopps_update(state, ids, successes, trials, mask, params)
+    match = (selected[:, None] == ids[None, :]) & mask[None, :]
+    rate = jnp.sum(jnp.where(match, successes, 0.0), 1) / jnp.maximum(
+        jnp.sum(jnp.where(match, trials, 0.0), 1), 1e-30
+    )
+    rho_official = spearman(draws, -rate, jnp.any(match, 1))
+    return state, info, rho_official
+
+
 _select_kernel = jax.jit(
     _select_and_advance,
     static_argnames=("num_select", "num_candidates", "strategy", "shapes_at_least_one"),
-    donate_argnums=(1,),
+    donate_argnums=(2,),
 )
-_update_kernel = jax.jit(mopps_update, donate_argnums=(0,))
-_spearman_kernel = jax.jit(spearman)
+_update_kernel = jax.jit(_update_and_score, donate_argnums=(0,))
 
 
 class PromptSelector:
@@ -133,9 +153,9 @@ class PromptSelector:
 
     def select(self) -> np.ndarray:
         """The next batch: int64 ``[batch_size]`` distinct prompt ids."""
-        key = jax.random.fold_in(self._base_key, self.num_selections)
         ids, draws, self.state, summary = _select_kernel(
-            key,
+            self._base_key,
+            np.uint32(self.num_selections),
             self.state,
             self.params,
             num_select=self.config.num_select,
@@ -144,10 +164,9 @@ class PromptSelector:
             shapes_at_least_one=self.config.shapes_at_least_one,
         )
         self.num_selections += 1
-        ids = np.asarray(ids).astype(np.int64)
-        self._last_selection = (ids, np.asarray(draws))
-        self._last_select_info = {name: np.asarray(v) for name, v in summary.items()}
-        return ids
+        self._last_selection = (ids, draws)  # device arrays, read by update()
+        self._last_select_info = summary
+        return np.asarray(ids).astype(np.int64)
 
     def update(self, ids, successes=None, trials=None, *, rewards=None) -> dict:
         """Add the rollouts of one step.
@@ -180,22 +199,30 @@ class PromptSelector:
         capacity = _padded_capacity(ids.size)
         pad = capacity - ids.size
         dtype = jnp.result_type(float)
-        new_state, info = _update_kernel(
+        if self._last_selection is None:  # no selection to score: all absent
+            selected = np.full((self.batch_size,), -1, np.int32)
+            draws = np.zeros((self.batch_size,), dtype)
+        else:
+            selected, draws = self._last_selection
+        new_state, info, rho_official = _update_kernel(
             self.state,
-            np.pad(ids.astype(np.int32), (0, pad)),
+            np.pad(ids.astype(np.int32), (0, pad), constant_values=-1),
             np.pad(successes, (0, pad)).astype(dtype),
             np.pad(trials, (0, pad)).astype(dtype),
             np.arange(capacity) < ids.size,
             self.params,
+            selected,
+            draws,
         )
         self.state = new_state
         self.num_updates += 1
-        result = {
-            name: np.asarray(value).item() for name, value in info._asdict().items()
-        }
-        result["rho_selected_mopps"] = self._official_spearman(ids, successes, trials)
+        info, rho_official, summary = jax.device_get(
+            (info._asdict(), rho_official, self._last_select_info or {})
+        )
+        result = {name: value.item() for name, value in info.items()}
+        result["rho_selected_mopps"] = rho_official.item()
         result["selections_ahead"] = self.num_selections - self.num_updates
-        for name, value in (self._last_select_info or {}).items():
+        for name, value in summary.items():
             result[name] = value.tolist() if value.ndim else value.item()
         return result
 
@@ -259,23 +286,6 @@ class PromptSelector:
                 f"ids must be in [0, {self.num_prompts}), got values in "
                 f"[{ids.min()}, {ids.max()}]"
             )
-
-    def _official_spearman(self, ids, successes, trials) -> float:
-        """MoPPS's logged ``train_spearman_corr``: Spearman(draw of each selected
-        prompt, -empirical success rate) over the selected prompts present in
-        this update. Negative means predictive."""
-        if self._last_selection is None:
-            return float("nan")
-        selected, draws = self._last_selection
-        unique, inverse = np.unique(ids, return_inverse=True)
-        rate = np.bincount(inverse, successes) / np.bincount(inverse, trials)
-        position = np.searchsorted(unique, selected)
-        position = np.minimum(position, unique.size - 1)
-        present = unique[position] == selected
-        negative_rate = np.where(present, -rate[position], 0.0)
-        return float(
-            _spearman_kernel(jnp.asarray(draws), jnp.asarray(negative_rate), present)
-        )
 
     # -- persistence -------------------------------------------------------------------
 
