@@ -274,24 +274,30 @@ def select(
     num_candidates: int,
     strategy: str = "topk",
     shapes_at_least_one: bool = False,
+    time_decay: bool = True,
 ) -> tuple[Array, SelectInfo]:
     """Choose ``num_select`` prompts among the next candidates (read-only).
 
-    Returns the selected ids (int32 ``[B]``, distinct) and a
-    :class:`SelectInfo`; call :func:`advance_stream` to move on.
+    ``time_decay=False`` is a static promise that ``params.time_discount`` is 1
+    (it skips the identity decay). Returns the selected ids (int32 ``[B]``,
+    distinct) and a :class:`SelectInfo`; call :func:`advance_stream` to move on.
     """
     key_draw, key_choice = fast_random.split(key)
     candidates = candidates_of(state, num_candidates)
-    alpha = state.alpha[candidates]
-    beta = state.beta[candidates]
-    last_visit = state.last_visit[candidates]
-    alpha, beta = decay_towards_prior(
-        alpha,
-        beta,
-        params.prior_alpha,
-        params.prior_beta,
-        _decay_factor(params, state.step, last_visit),
-    )
+    if num_candidates == state.alpha.shape[0]:  # full pool: no gathers
+        alpha, beta, last_visit = state.alpha, state.beta, state.last_visit
+    else:
+        alpha = state.alpha[candidates]
+        beta = state.beta[candidates]
+        last_visit = state.last_visit[candidates]
+    if time_decay:
+        alpha, beta = decay_towards_prior(
+            alpha,
+            beta,
+            params.prior_alpha,
+            params.prior_beta,
+            _decay_factor(params, state.step, last_visit),
+        )
     posterior_mean = alpha / (alpha + beta)
     if state.group_alpha.shape[0] > 0:
         groups = params.group_ids[candidates]
@@ -468,6 +474,7 @@ class MoppsConfig(NamedTuple):
     evidence: str
     success_threshold: float
     shapes_at_least_one: bool
+    time_decay: bool
     num_share_groups: int
     options: dict
 
@@ -677,6 +684,7 @@ def mopps(
         evidence=evidence,
         success_threshold=float(success_threshold),
         shapes_at_least_one=all_at_least_one(prior_alpha, prior_beta),
+        time_decay=not (is_concrete(time_discount) and float(time_discount) == 1.0),
         num_share_groups=num_share_groups,
         options=dict(
             num_prompts=num_prompts,
@@ -720,6 +728,7 @@ def mopps(
             num_candidates=num_candidates,
             strategy=strategy,
             shapes_at_least_one=config.shapes_at_least_one,
+            time_decay=config.time_decay,
         )
 
     def update_fn(key: PRNGKey, state: MoppsState, transition: Transition):

@@ -60,6 +60,7 @@ def _select_and_advance(
     num_candidates,
     strategy,
     shapes_at_least_one,
+    time_decay,
 ):
     key_select, key_stream = fast_random.split(jax.random.fold_in(base_key, count))
     ids, info = mopps_select(
@@ -70,6 +71,7 @@ def _select_and_advance(
         num_candidates=num_candidates,
         strategy=strategy,
         shapes_at_least_one=shapes_at_least_one,
+        time_decay=time_decay,
     )
     state = advance_stream(key_stream, state, num_candidates)
     posterior = info.posterior_mean
@@ -103,7 +105,13 @@ def _update_and_score(state, ids, successes, trials, mask, params, selected, dra
 
 _select_kernel = jax.jit(
     _select_and_advance,
-    static_argnames=("num_select", "num_candidates", "strategy", "shapes_at_least_one"),
+    static_argnames=(
+        "num_select",
+        "num_candidates",
+        "strategy",
+        "shapes_at_least_one",
+        "time_decay",
+    ),
     donate_argnums=(2,),
 )
 _update_kernel = jax.jit(_update_and_score, donate_argnums=(0,))
@@ -162,6 +170,7 @@ class PromptSelector:
             num_candidates=self.config.num_candidates,
             strategy=self.config.strategy,
             shapes_at_least_one=self.config.shapes_at_least_one,
+            time_decay=self.config.time_decay,
         )
         self.num_selections += 1
         self._last_selection = (ids, draws)  # device arrays, read by update()

@@ -131,6 +131,7 @@ def simulate(
                 num_candidates=config.num_candidates,
                 strategy=config.strategy,
                 shapes_at_least_one=config.shapes_at_least_one,
+                time_decay=config.time_decay,
             )
             sim_before = sim_state
             sim_state, successes, true = train(key_rollout, sim_state, ids)
