@@ -393,7 +393,7 @@ def main(argv=None):
     results["timing"] = timing_table(args.full)
     results["wall_time_s"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = "_full" if args.full else ""
+    suffix = ("_full" if args.full else "") + ("_timing" if args.skip_simulator else "")
     json_path = args.out / f"prompts{suffix}.json"
     json_path.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {json_path}")

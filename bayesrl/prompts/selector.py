@@ -37,10 +37,10 @@ from bayesrl.prompts.mopps import update as mopps_update
 
 FORMAT_NAME = "bayesrl.prompts.PromptSelector"
 SCHEMA_VERSION = 1
-# Candidate quantiles are logged from an evenly strided subsample of at most
-# about this many candidates: a full sort at B_hat = N = 10^6 costs more than the
-# selection itself.
-QUANTILE_SAMPLE = 4096
+# Candidate quantiles are logged from an evenly strided subsample of at least
+# this many candidates (the candidates are in random order): sorting all 4,096
+# candidates costs about as much as the selection itself.
+QUANTILE_SAMPLE = 512
 _STATE_FIELDS = ("alpha", "beta", "last_visit", "step", "group_alpha", "group_beta")
 _STREAM_FIELDS = ("round_keys", "cursor", "epoch")
 
