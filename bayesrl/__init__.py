@@ -8,7 +8,7 @@ or TPU.
 
 __version__ = "0.1.0"
 
-from bayesrl import bandits, beliefs, envs, langevin, random  # noqa: E402
+from bayesrl import bandits, beliefs, envs, langevin, prompts, random  # noqa: E402
 from bayesrl.base import (  # noqa: E402
     ActInfo,
     Agent,
@@ -38,6 +38,7 @@ __all__ = [
     "envs",
     "langevin",
     "make_agent",
+    "prompts",
     "random",
     "run",
     "run_many",

@@ -173,6 +173,48 @@ def update(
     return state._replace(successes=successes, failures=failures)
 
 
+def visit_update(
+    alpha: Array,
+    beta: Array,
+    successes: Array,
+    failures: Array,
+    prior_alpha,
+    prior_beta,
+    visit_discount=1.0,
+) -> tuple[Array, Array]:
+    """The per-visit discounted update on a gathered subset of arms.
+
+    MoPPS (Qu et al. 2025, arXiv:2507.04632, eq. 6): for each visited arm,
+    ``alpha <- lambda alpha + (1 - lambda) alpha0 + s`` and
+    ``beta <- lambda beta + (1 - lambda) beta0 + f``. This is step 2 and 3 of
+    :func:`update` written on posterior parameters instead of net counts, for
+    callers that keep only ``alpha, beta`` per arm and gather the visited ones
+    (O(visited) work instead of O(num_arms)). ``lambda = 1`` is plain conjugate
+    accumulation.
+    """
+    keep = 1.0 - visit_discount
+    return (
+        visit_discount * alpha + keep * prior_alpha + successes,
+        visit_discount * beta + keep * prior_beta + failures,
+    )
+
+
+def decay_towards_prior(
+    alpha: Array, beta: Array, prior_alpha, prior_beta, factor
+) -> tuple[Array, Array]:
+    """Forget evidence towards the prior: ``alpha0 + factor (alpha - alpha0)``.
+
+    With ``factor = rho ** m`` this is ``m`` rounds of the time discount of
+    :func:`discount_state` applied at once (lazily, when an arm is next read);
+    ``factor = 1`` is an exact identity (no rounding).
+    """
+    forget = factor < 1.0
+    return (
+        jnp.where(forget, prior_alpha + factor * (alpha - prior_alpha), alpha),
+        jnp.where(forget, prior_beta + factor * (beta - prior_beta), beta),
+    )
+
+
 def sample(
     key: PRNGKey,
     state: BetaBernoulliState,

@@ -1,0 +1,376 @@
+"""``PromptSelector``: the host-side MoPPS selector that trainers call.
+
+It wraps the pure agent of :func:`bayesrl.prompts.mopps` (its low-level
+``select`` / ``update`` / ``advance_stream`` functions, jitted once with the
+state donated so the per-step scatters are in place), holds the state and a
+base key, checks every input on the host before anything is traced, and leaves
+the posterior untouched when it refuses an input (the same contract as
+:class:`bayesrl.Bandit`).
+
+Keys: the ``t``-th selection uses ``fold_in(base_key, t)``, so the selections
+depend only on the seed, the number of selections so far and the posterior;
+``state_dict`` stores the base key's data and the counter, and a resumed run
+selects exactly what the uninterrupted run would have. Selections may run
+ahead of updates (trainers that prefetch the next batch); the lag is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesrl import random as fast_random
+from bayesrl.facade import _padded_capacity
+from bayesrl.prompts._metrics import spearman
+from bayesrl.prompts.mopps import (
+    advance_stream,
+    describe,
+    mopps,
+    response_evidence,
+)
+from bayesrl.prompts.mopps import select as mopps_select
+from bayesrl.prompts.mopps import update as mopps_update
+
+FORMAT_NAME = "bayesrl.prompts.PromptSelector"
+SCHEMA_VERSION = 1
+# Candidate quantiles are logged from an evenly strided subsample of at least
+# this many candidates (the candidates are in random order): sorting all 4,096
+# candidates costs about as much as the selection itself.
+QUANTILE_SAMPLE = 512
+_STATE_FIELDS = ("alpha", "beta", "last_visit", "step", "group_alpha", "group_beta")
+_STREAM_FIELDS = ("round_keys", "cursor", "epoch")
+
+
+# Kernels are jitted once per process and shared by every selector with the
+# same shapes and static options; the state is donated, so the per-step
+# scatters into alpha/beta/last_visit happen in place.
+
+
+def _select_and_advance(
+    base_key,
+    count,
+    state,
+    params,
+    *,
+    num_select,
+    num_candidates,
+    strategy,
+    shapes_at_least_one,
+    time_decay,
+):
+    key_select, key_stream = fast_random.split(jax.random.fold_in(base_key, count))
+    ids, info = mopps_select(
+        key_select,
+        state,
+        params,
+        num_select=num_select,
+        num_candidates=num_candidates,
+        strategy=strategy,
+        shapes_at_least_one=shapes_at_least_one,
+        time_decay=time_decay,
+    )
+    state = advance_stream(key_stream, state, num_candidates)
+    posterior = info.posterior_mean
+    levels = jnp.asarray([0.1, 0.5, 0.9], posterior.dtype)
+    summary = dict(
+        fraction_selected_in_band=jnp.mean(
+            (info.selected_draws >= params.lower_bound)
+            & (info.selected_draws <= params.upper_bound)
+        ),
+        candidate_mean_quantiles=jnp.quantile(
+            posterior[:: max(1, posterior.shape[0] // QUANTILE_SAMPLE)], levels
+        ),
+        selected_mean_quantiles=jnp.quantile(info.selected_posterior_mean, levels),
+        num_unseen_candidates=info.num_unseen,
+    )
+    return ids, info.selected_draws, state, summary
+
+
+def _update_and_score(state, ids, successes, trials, mask, params, selected, draws):
+    """The update, plus MoPPS's logged ``train_spearman_corr``: Spearman(draw of
+    each selected prompt, -its empirical success rate in this update) over the
+    selected prompts present in the update (negative = predictive)."""
+    state, info = mopps_update(state, ids, successes, trials, mask, params)
+    match = (selected[:, None] == ids[None, :]) & mask[None, :]
+    rate = jnp.sum(jnp.where(match, successes, 0.0), 1) / jnp.maximum(
+        jnp.sum(jnp.where(match, trials, 0.0), 1), 1e-30
+    )
+    rho_official = spearman(draws, -rate, jnp.any(match, 1))
+    return state, info, rho_official
+
+
+_select_kernel = jax.jit(
+    _select_and_advance,
+    static_argnames=(
+        "num_select",
+        "num_candidates",
+        "strategy",
+        "shapes_at_least_one",
+        "time_decay",
+    ),
+    donate_argnums=(2,),
+)
+_update_kernel = jax.jit(_update_and_score, donate_argnums=(0,))
+
+
+class PromptSelector:
+    """MoPPS prompt selection for a trainer: ``select()``, ``update(...)``,
+    ``state_dict()`` / ``load_state_dict(d)``.
+
+    Args:
+        num_prompts: N, size of the prompt pool; prompt ids are ``0..N-1``.
+        batch_size: B, prompts selected per step.
+        seed: integer seed.
+        **mopps_options: keyword arguments of :func:`bayesrl.prompts.mopps`
+            (``candidate_multiplier``, ``target``, ``discount``, ``prior_alpha``,
+            ``prior_beta``, ``strategy``, ``time_discount``, ``group_ids``...).
+
+    Example:
+        >>> selector = PromptSelector(1000, 16, seed=0, discount=0.5)
+        >>> ids = selector.select()            # int64 [16], distinct
+        >>> info = selector.update(ids, successes=[4] * 16, trials=[8] * 16)
+    """
+
+    def __init__(
+        self, num_prompts: int, batch_size: int, seed: int = 0, **mopps_options
+    ):
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        self.agent = mopps(num_prompts, batch_size, **mopps_options)
+        self.config, self.params = describe(self.agent)
+        key_init, self._base_key = jax.random.split(jax.random.key(int(seed)))
+        self.state = self.agent.init(key_init)
+        self.num_selections = 0
+        self.num_updates = 0
+        self._last_selection = None  # (ids, draws) of the latest select()
+        self._last_select_info = None
+
+    # -- host-side API -------------------------------------------------------------
+
+    @property
+    def num_prompts(self) -> int:
+        return self.config.num_prompts
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.num_select
+
+    def select(self) -> np.ndarray:
+        """The next batch: int64 ``[batch_size]`` distinct prompt ids."""
+        ids, draws, self.state, summary = _select_kernel(
+            self._base_key,
+            np.uint32(self.num_selections),
+            self.state,
+            self.params,
+            num_select=self.config.num_select,
+            num_candidates=self.config.num_candidates,
+            strategy=self.config.strategy,
+            shapes_at_least_one=self.config.shapes_at_least_one,
+            time_decay=self.config.time_decay,
+        )
+        self.num_selections += 1
+        self._last_selection = (ids, draws)  # device arrays, read by update()
+        self._last_select_info = summary
+        return np.asarray(ids).astype(np.int64)
+
+    def update(self, ids, successes=None, trials=None, *, rewards=None) -> dict:
+        """Add the rollouts of one step.
+
+        Either ``update(ids, successes, trials)``: per row, ``successes[r]`` of
+        ``trials[r]`` rollouts of prompt ``ids[r]`` succeeded (``successes`` may
+        be fractional, as with the official ``bandit_metric=score``); or
+        ``update(ids, rewards=rewards)``: one row per response, its success
+        given by the selector's ``evidence`` rule (``reward >=
+        success_threshold`` by default). Rows may repeat an id: they are summed
+        and count as one visit. Every trained group should be passed, the
+        degenerate ones (all fail / all succeed) included.
+
+        Returns:
+            A dict of Python numbers: ``num_groups``, ``solve_none``,
+            ``solve_all``, ``zero_variance_fraction``, ``rho_selected``
+            (positive = predictive), ``rho_selected_mopps`` (the official
+            quantity, Spearman of the selection's draws against minus the
+            empirical rate: negative = predictive), ``mean_pseudo_counts``,
+            ``selections_ahead`` (selections not yet followed by an update)
+            and the latest selection's summary (band fraction, posterior-mean
+            quantiles, unseen candidates).
+
+        Raises:
+            ValueError: on unknown ids, non-integer ids, mismatched or empty
+                arrays, NaN or infinite values, negative counts, ``trials <= 0``
+                or ``successes > trials``; the posterior is then unchanged.
+        """
+        ids, successes, trials = self._check_feedback(ids, successes, trials, rewards)
+        capacity = _padded_capacity(ids.size)
+        pad = capacity - ids.size
+        dtype = jnp.result_type(float)
+        if self._last_selection is None:  # no selection to score: all absent
+            selected = np.full((self.batch_size,), -1, np.int32)
+            draws = np.zeros((self.batch_size,), dtype)
+        else:
+            selected, draws = self._last_selection
+        new_state, info, rho_official = _update_kernel(
+            self.state,
+            np.pad(ids.astype(np.int32), (0, pad), constant_values=-1),
+            np.pad(successes, (0, pad)).astype(dtype),
+            np.pad(trials, (0, pad)).astype(dtype),
+            np.arange(capacity) < ids.size,
+            self.params,
+            selected,
+            draws,
+        )
+        self.state = new_state
+        self.num_updates += 1
+        info, rho_official, summary = jax.device_get(
+            (info._asdict(), rho_official, self._last_select_info or {})
+        )
+        result = {name: value.item() for name, value in info.items()}
+        result["rho_selected_mopps"] = rho_official.item()
+        result["selections_ahead"] = self.num_selections - self.num_updates
+        for name, value in summary.items():
+            result[name] = value.tolist() if value.ndim else value.item()
+        return result
+
+    def posterior_mean(self) -> np.ndarray:
+        """Posterior mean success rate of every prompt (O(N))."""
+        return np.asarray(self.state.alpha / (self.state.alpha + self.state.beta))
+
+    # -- validation ------------------------------------------------------------------
+
+    def _check_feedback(self, ids, successes, trials, rewards):
+        ids = np.asarray(ids)
+        if rewards is not None:
+            if successes is not None or trials is not None:
+                raise ValueError("give either (successes, trials) or rewards, not both")
+            rewards = np.asarray(rewards, dtype=np.float64)
+            self._check_rows(ids, rewards=rewards)
+            if not np.all(np.isfinite(rewards)):
+                raise ValueError("rewards must be finite (got NaN or inf)")
+            successes = np.asarray(
+                response_evidence(
+                    jnp.asarray(rewards),
+                    self.config.evidence,
+                    self.config.success_threshold,
+                ),
+                dtype=np.float64,
+            )
+            return ids, successes, np.ones_like(successes)
+        if successes is None or trials is None:
+            raise ValueError("update needs successes and trials (or rewards=...)")
+        successes = np.asarray(successes, dtype=np.float64)
+        trials = np.asarray(trials, dtype=np.float64)
+        self._check_rows(ids, successes=successes, trials=trials)
+        if not (np.all(np.isfinite(successes)) and np.all(np.isfinite(trials))):
+            raise ValueError("successes and trials must be finite (got NaN or inf)")
+        if successes.min() < 0:
+            raise ValueError(f"successes must be >= 0, got min {successes.min()}")
+        if trials.min() <= 0:
+            raise ValueError(f"trials must be > 0, got min {trials.min()}")
+        if np.any(successes > trials):
+            row = int(np.argmax(successes > trials))
+            raise ValueError(
+                f"successes must be <= trials, got {successes[row]} > {trials[row]} "
+                f"for prompt {ids[row]}"
+            )
+        return ids, successes, trials
+
+    def _check_rows(self, ids, **columns):
+        if ids.ndim != 1 or ids.size == 0:
+            raise ValueError(
+                f"ids must be a non-empty 1-D array, got shape {ids.shape}"
+            )
+        for name, column in columns.items():
+            if column.shape != ids.shape:
+                raise ValueError(
+                    f"{name} must have the shape of ids {ids.shape}, got {column.shape}"
+                )
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be integers, got dtype {ids.dtype}")
+        if ids.min() < 0 or ids.max() >= self.num_prompts:
+            raise ValueError(
+                f"ids must be in [0, {self.num_prompts}), got values in "
+                f"[{ids.min()}, {ids.max()}]"
+            )
+
+    # -- persistence -------------------------------------------------------------------
+
+    def _config_json(self) -> str:
+        return json.dumps(
+            dict(
+                format=FORMAT_NAME, schema_version=SCHEMA_VERSION, **self.config.options
+            ),
+            sort_keys=True,
+        )
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything a resumed run needs, as plain NumPy arrays (copies)."""
+        arrays = {name: getattr(self.state, name) for name in _STATE_FIELDS}
+        arrays.update(
+            {name: getattr(self.state.stream, name) for name in _STREAM_FIELDS}
+        )
+        out = {name: np.array(value, copy=True) for name, value in arrays.items()}
+        out["key_data"] = np.array(jax.random.key_data(self._base_key), copy=True)
+        out["key_impl"] = np.array(str(jax.random.key_impl(self._base_key)))
+        out["num_selections"] = np.array(self.num_selections, np.int64)
+        out["num_updates"] = np.array(self.num_updates, np.int64)
+        out["config"] = np.array(self._config_json())
+        return out
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a :meth:`state_dict`; refuses (``ValueError``) a missing
+        entry, a different configuration or a wrong shape, and then changes
+        nothing."""
+        required = (
+            *_STATE_FIELDS,
+            *_STREAM_FIELDS,
+            "key_data",
+            "key_impl",
+            "num_selections",
+            "num_updates",
+            "config",
+        )
+        missing = [name for name in required if name not in state_dict]
+        if missing:
+            raise ValueError(f"state_dict lacks {missing}")
+        saved = json.loads(str(np.asarray(state_dict["config"])))
+        expected = json.loads(self._config_json())
+        if saved != expected:
+            differ = sorted(
+                k
+                for k in expected.keys() | saved.keys()
+                if saved.get(k) != expected.get(k)
+            )
+            raise ValueError(
+                f"state_dict was saved by a selector with a different configuration "
+                f"(differs in {differ})"
+            )
+        template = {name: getattr(self.state, name) for name in _STATE_FIELDS}
+        template.update(
+            {name: getattr(self.state.stream, name) for name in _STREAM_FIELDS}
+        )
+        restored = {}
+        for name, current in template.items():
+            value = np.asarray(state_dict[name])
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"state_dict[{name!r}] has shape {value.shape}, expected "
+                    f"{current.shape}"
+                )
+            restored[name] = jnp.array(value, dtype=current.dtype)
+        key = jax.random.wrap_key_data(
+            jnp.asarray(np.asarray(state_dict["key_data"])),
+            impl=str(np.asarray(state_dict["key_impl"])),
+        )
+        stream = self.state.stream._replace(
+            **{name: restored.pop(name) for name in _STREAM_FIELDS}
+        )
+        self.state = self.state._replace(stream=stream, **restored)
+        self._base_key = key
+        self.num_selections = int(state_dict["num_selections"])
+        self.num_updates = int(state_dict["num_updates"])
+        self._last_selection = None
+        self._last_select_info = None
