@@ -231,6 +231,43 @@ class SelectorAdapter:
         self.max_lag = int(state["max_lag"])
 
 
+class EpochSelections:
+    """One candidate epoch of selected positions, one at a time, lazily.
+
+    Yields ``B`` positions per selection for ``floor(N / B_hat)`` selections.
+    Selection ``t + 1`` is made only when its first position is requested, so
+    a trainer that consumes a batch, trains on it and calls ``update`` before
+    asking for the next one has no lag. ``state_dict`` (selections made in
+    this epoch and the rest of a half-consumed one) lets a resumed iterator
+    continue the epoch without re-running selections.
+    """
+
+    def __init__(self, adapter: SelectorAdapter, progress: dict | None = None):
+        self.adapter = adapter
+        self.steps_done = 0
+        self.pending: list[int] = []
+        if progress is not None:
+            self.load_state_dict(progress)
+
+    def __iter__(self) -> EpochSelections:
+        return self
+
+    def __next__(self) -> int:
+        if not self.pending:
+            if self.steps_done >= self.adapter.steps_per_epoch:
+                raise StopIteration
+            self.pending = self.adapter.select().tolist()
+            self.steps_done += 1
+        return self.pending.pop(0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps_done": self.steps_done, "pending": list(self.pending)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.steps_done = int(state_dict["steps_done"])
+        self.pending = [int(p) for p in state_dict["pending"]]
+
+
 def save_state(path, state: dict[str, Any]) -> None:
     """Write an adapter state to ``path`` as a NumPy ``.npz`` (no pickle)."""
     flat = {f"selector.{k}": v for k, v in state["selector"].items()}

@@ -61,6 +61,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
     ) from error
 
 from bayesrl.integrations._common import (
+    EpochSelections,
     PromptIdMap,
     SelectorAdapter,
     mopps_options_from_mapping,
@@ -123,14 +124,13 @@ class MoPPSSampler(AbstractCurriculumSampler):
             seed=0 if seed is None else int(seed),
             **options,
         )
-        self._iterator: _SelectionIterator | None = None
 
     def __len__(self) -> int:
         return self.adapter.batch_size * self.adapter.steps_per_epoch
 
     def __iter__(self) -> Iterator[int]:
-        self._iterator = _SelectionIterator(self.adapter)
-        return self._iterator
+        # torchdata's StatefulDataLoader checkpoints this iterator's position.
+        return EpochSelections(self.adapter)
 
     def update(self, batch: DataProto) -> None:
         """Feed back the step's responses (rows in any order, prompts repeated)."""
@@ -154,33 +154,3 @@ class MoPPSSampler(AbstractCurriculumSampler):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.adapter.load_state_dict(state_dict)
-
-
-class _SelectionIterator(Iterator[int]):
-    """One loader epoch of selections, pulled lazily one position at a time.
-
-    Selection ``t + 1`` is made only when its first position is requested, so
-    with ``num_workers = 0`` it sees ``update(t)``. Its ``state_dict`` (steps
-    done in this epoch and the rest of a half-consumed selection) lets
-    torchdata resume mid-epoch without re-running selections.
-    """
-
-    def __init__(self, adapter: SelectorAdapter):
-        self.adapter = adapter
-        self.steps_done = 0
-        self.pending: list[int] = []
-
-    def __next__(self) -> int:
-        if not self.pending:
-            if self.steps_done >= self.adapter.steps_per_epoch:
-                raise StopIteration
-            self.pending = self.adapter.select().tolist()
-            self.steps_done += 1
-        return self.pending.pop(0)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"steps_done": self.steps_done, "pending": list(self.pending)}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.steps_done = int(state_dict["steps_done"])
-        self.pending = [int(p) for p in state_dict["pending"]]
