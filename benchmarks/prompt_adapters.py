@@ -5,9 +5,10 @@ Per training step a trainer adapter (``bayesrl.integrations``) does what a bare
 ``update(ids, rewards=...)`` on ``B x G`` response rows — plus its own host
 work: stable id -> position mapping (``np.searchsorted`` on the sorted ids),
 dropping unscorable rows, lag bookkeeping. This benchmark times both on the
-same step sequence in the same process (median over ``--steps`` steps after
-a compiling step) and prints the adapter/bare ratio, so the figure is
-meaningful on a loaded machine. Rows are shuffled as verl's ``_balance_batch``
+same step sequence in the same process, alternating a bare step and an
+adapter step (median over ``--steps`` steps after a compiling step), and
+prints the adapter/bare ratio, so the figure is meaningful on a loaded
+machine. Rows are shuffled as verl's ``_balance_batch``
 would and the stable ids are non-contiguous.
 
 No trainer is imported: the adapters' shared core is what runs per step
@@ -42,58 +43,50 @@ def step_rows(rng, selected_positions, ids, responses):
     return ids[positions], positions, rewards
 
 
-def time_steps(select, update, rows_for, steps):
-    """Median seconds of ``select`` + ``update`` over ``steps`` steps."""
-    times = []
-    for step in range(steps + 1):
-        start = time.perf_counter()
-        chosen = select()
-        update(*rows_for(step, chosen))
-        if step:  # step 0 compiles
-            times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def measure(num_prompts, batch_size, responses, candidate_multiplier, steps, seed=0):
+    """Median step times of the bare selector and of the adapter, timed
+    alternately step by step (so load drifts hit both alike)."""
     rng = np.random.default_rng(seed)
     ids = rng.choice(10 * num_prompts, num_prompts, replace=False).astype(np.int64)
     options = dict(candidate_multiplier=candidate_multiplier)
-
     bare = PromptSelector(num_prompts, batch_size, seed=seed, **options)
-    bare_rng = np.random.default_rng(seed + 1)
-
-    def bare_rows(step, chosen):
-        _, positions, rewards = step_rows(bare_rng, chosen, ids, responses)
-        return positions, rewards
-
-    bare_time = time_steps(
-        bare.select,
-        lambda positions, rewards: bare.update(positions, rewards=rewards),
-        bare_rows,
-        steps,
-    )
-
     adapter = SelectorAdapter(PromptIdMap(ids), batch_size, seed=seed, **options)
-    adapter_rng = np.random.default_rng(seed + 1)
+    bare_times, adapter_times = [], []
+    for step in range(steps + 1):
+        feedback_seed = seed + 1 + step
 
-    def adapter_rows(step, chosen):
-        stable_ids, _, rewards = step_rows(adapter_rng, chosen, ids, responses)
-        return stable_ids, rewards
+        start = time.perf_counter()
+        chosen = bare.select()
+        _, positions, rewards = step_rows(
+            np.random.default_rng(feedback_seed), chosen, ids, responses
+        )
+        bare.update(positions, rewards=rewards)
+        bare_time = time.perf_counter() - start
 
-    adapter_time = time_steps(
-        adapter.select, adapter.update_from_ids, adapter_rows, steps
-    )
+        start = time.perf_counter()
+        chosen = adapter.select()
+        stable_ids, _, rewards = step_rows(
+            np.random.default_rng(feedback_seed), chosen, ids, responses
+        )
+        adapter.update_from_ids(stable_ids, rewards)
+        adapter_time = time.perf_counter() - start
+
+        if step:  # step 0 compiles
+            bare_times.append(bare_time)
+            adapter_times.append(adapter_time)
     same = np.array_equal(
         adapter.selector.state_dict()["alpha"], bare.state_dict()["alpha"]
     )
+    bare_median, adapter_median = np.median(bare_times), np.median(adapter_times)
     return dict(
         num_prompts=num_prompts,
         batch_size=batch_size,
         responses_per_prompt=responses,
         candidate_multiplier=candidate_multiplier,
-        bare_selector_ms=1e3 * bare_time,
-        adapter_ms=1e3 * adapter_time,
-        ratio_adapter_to_bare=adapter_time / bare_time,
+        steps=steps,
+        bare_selector_ms=1e3 * bare_median,
+        adapter_ms=1e3 * adapter_median,
+        ratio_adapter_to_bare=float(adapter_median / bare_median),
         identical_posterior=bool(same),
     )
 
