@@ -24,6 +24,11 @@ from bayesrl.envs.linear_contextual import (
     LinearContextualState,
 )
 from bayesrl.envs.nchain import NChain, NChainParams, NChainState
+from bayesrl.envs.prompt_simulator import (
+    PromptSimulator,
+    PromptSimulatorParams,
+    PromptSimulatorState,
+)
 from bayesrl.envs.tabular import (
     DeepSea,
     DeepSeaParams,
@@ -54,6 +59,9 @@ __all__ = [
     "NChainState",
     "PiecewiseBernoulliParams",
     "PiecewiseStationaryBernoulliBandit",
+    "PromptSimulator",
+    "PromptSimulatorParams",
+    "PromptSimulatorState",
     "random_factored_mdp",
     "random_factored_mdp_params",
     "random_tabular_mdp_params",

@@ -137,6 +137,7 @@ class SelectInfo(NamedTuple):
         posterior_mean: ``[B_hat]`` their posterior means (after lazy decay,
             before group sharing).
         selected_draws: ``[B]`` the draws of the selected prompts.
+        selected_posterior_mean: ``[B]`` their posterior means.
         num_unseen: number of candidates never updated.
     """
 
@@ -144,6 +145,7 @@ class SelectInfo(NamedTuple):
     draws: Array
     posterior_mean: Array
     selected_draws: Array
+    selected_posterior_mean: Array
     num_unseen: Array
 
 
@@ -316,6 +318,7 @@ def select(
         draws=draws,
         posterior_mean=posterior_mean,
         selected_draws=draws[positions],
+        selected_posterior_mean=posterior_mean[positions],
         num_unseen=jnp.sum(last_visit < 0),
     )
     return candidates[positions], info

@@ -37,8 +37,56 @@ from bayesrl.prompts.mopps import update as mopps_update
 
 FORMAT_NAME = "bayesrl.prompts.PromptSelector"
 SCHEMA_VERSION = 1
+# Candidate quantiles are logged from an evenly strided subsample of at most
+# about this many candidates: a full sort at B_hat = N = 10^6 costs more than the
+# selection itself.
+QUANTILE_SAMPLE = 4096
 _STATE_FIELDS = ("alpha", "beta", "last_visit", "step", "group_alpha", "group_beta")
 _STREAM_FIELDS = ("permutation", "cursor", "epoch")
+
+
+# Kernels are jitted once per process and shared by every selector with the
+# same shapes and static options; the state is donated, so the per-step
+# scatters into alpha/beta/last_visit happen in place.
+
+
+def _select_and_advance(
+    key, state, params, *, num_select, num_candidates, strategy, shapes_at_least_one
+):
+    key_select, key_stream = fast_random.split(key)
+    ids, info = mopps_select(
+        key_select,
+        state,
+        params,
+        num_select=num_select,
+        num_candidates=num_candidates,
+        strategy=strategy,
+        shapes_at_least_one=shapes_at_least_one,
+    )
+    state = advance_stream(key_stream, state, num_candidates)
+    posterior = info.posterior_mean
+    levels = jnp.asarray([0.1, 0.5, 0.9], posterior.dtype)
+    summary = dict(
+        fraction_selected_in_band=jnp.mean(
+            (info.selected_draws >= params.lower_bound)
+            & (info.selected_draws <= params.upper_bound)
+        ),
+        candidate_mean_quantiles=jnp.quantile(
+            posterior[:: max(1, posterior.shape[0] // QUANTILE_SAMPLE)], levels
+        ),
+        selected_mean_quantiles=jnp.quantile(info.selected_posterior_mean, levels),
+        num_unseen_candidates=info.num_unseen,
+    )
+    return ids, info.selected_draws, state, summary
+
+
+_select_kernel = jax.jit(
+    _select_and_advance,
+    static_argnames=("num_select", "num_candidates", "strategy", "shapes_at_least_one"),
+    donate_argnums=(1,),
+)
+_update_kernel = jax.jit(mopps_update, donate_argnums=(0,))
+_spearman_kernel = jax.jit(spearman)
 
 
 class PromptSelector:
@@ -72,40 +120,6 @@ class PromptSelector:
         self.num_updates = 0
         self._last_selection = None  # (ids, draws) of the latest select()
         self._last_select_info = None
-        self._select_fn = jax.jit(self._select_impl, donate_argnums=(1,))
-        self._update_fn = jax.jit(self._update_impl, donate_argnums=(0,))
-        self._rank_fn = jax.jit(spearman)
-
-    # -- pure kernels ------------------------------------------------------------
-
-    def _select_impl(self, key, state):
-        key_select, key_stream = fast_random.split(key)
-        ids, info = mopps_select(
-            key_select,
-            state,
-            self.params,
-            num_select=self.config.num_select,
-            num_candidates=self.config.num_candidates,
-            strategy=self.config.strategy,
-            shapes_at_least_one=self.config.shapes_at_least_one,
-        )
-        state = advance_stream(key_stream, state, self.config.num_candidates)
-        posterior = info.posterior_mean
-        selected_mean = state.alpha[ids] / (state.alpha[ids] + state.beta[ids])
-        levels = jnp.asarray([0.1, 0.5, 0.9], posterior.dtype)
-        summary = dict(
-            fraction_selected_in_band=jnp.mean(
-                (info.selected_draws >= self.params.lower_bound)
-                & (info.selected_draws <= self.params.upper_bound)
-            ),
-            candidate_mean_quantiles=jnp.quantile(posterior, levels),
-            selected_mean_quantiles=jnp.quantile(selected_mean, levels),
-            num_unseen_candidates=info.num_unseen,
-        )
-        return ids, info.selected_draws, state, summary
-
-    def _update_impl(self, state, ids, successes, trials, mask):
-        return mopps_update(state, ids, successes, trials, mask, self.params)
 
     # -- host-side API -------------------------------------------------------------
 
@@ -120,7 +134,15 @@ class PromptSelector:
     def select(self) -> np.ndarray:
         """The next batch: int64 ``[batch_size]`` distinct prompt ids."""
         key = jax.random.fold_in(self._base_key, self.num_selections)
-        ids, draws, self.state, summary = self._select_fn(key, self.state)
+        ids, draws, self.state, summary = _select_kernel(
+            key,
+            self.state,
+            self.params,
+            num_select=self.config.num_select,
+            num_candidates=self.config.num_candidates,
+            strategy=self.config.strategy,
+            shapes_at_least_one=self.config.shapes_at_least_one,
+        )
         self.num_selections += 1
         ids = np.asarray(ids).astype(np.int64)
         self._last_selection = (ids, np.asarray(draws))
@@ -158,12 +180,13 @@ class PromptSelector:
         capacity = _padded_capacity(ids.size)
         pad = capacity - ids.size
         dtype = jnp.result_type(float)
-        new_state, info = self._update_fn(
+        new_state, info = _update_kernel(
             self.state,
             np.pad(ids.astype(np.int32), (0, pad)),
             np.pad(successes, (0, pad)).astype(dtype),
             np.pad(trials, (0, pad)).astype(dtype),
             np.arange(capacity) < ids.size,
+            self.params,
         )
         self.state = new_state
         self.num_updates += 1
@@ -251,7 +274,7 @@ class PromptSelector:
         present = unique[position] == selected
         negative_rate = np.where(present, -rate[position], 0.0)
         return float(
-            self._rank_fn(jnp.asarray(draws), jnp.asarray(negative_rate), present)
+            _spearman_kernel(jnp.asarray(draws), jnp.asarray(negative_rate), present)
         )
 
     # -- persistence -------------------------------------------------------------------
