@@ -1,27 +1,8 @@
 """Fixtures for the trainer-adapter tests: a tiny word-level tokenizer built
-in the test (no downloads), and a NumPy reference of the per-visit update.
+in the test (no downloads), and a NumPy reference of the per-visit update."""
 
-Every ``PromptSelector`` jits its own kernels, so each selector these tests
-build (several per test, most with one configuration) would compile the same
-programs again (about 2.5 s of CPU each). A compilation cache in a temporary
-directory, living only for this test session, makes the repeats cache hits
-(about 0.35 s); it changes no result.
-"""
-
-import atexit
-import shutil
-import tempfile
-
-import jax
 import numpy as np
 import pytest
-
-if not jax.config.jax_compilation_cache_dir:
-    _CACHE = tempfile.mkdtemp(prefix="bayesrl-test-jax-cache-")
-    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
-    jax.config.update("jax_compilation_cache_dir", _CACHE)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 WORDS = [f"w{i}" for i in range(40)]
 
