@@ -132,6 +132,20 @@ def _is_nan(value: Any) -> bool:
         return False
 
 
+def flat_metrics(info: dict[str, Any]) -> dict[str, float]:
+    """Scalar view of an update's metrics for a trainer's logger: numbers as
+    floats, each ``*_quantiles`` triple (10/50/90 %) as ``*_q10/_q50/_q90``."""
+    flat = {}
+    for name, value in info.items():
+        if isinstance(value, list | tuple) and name.endswith("_quantiles"):
+            stem = name.removesuffix("_quantiles")
+            for level, item in zip(("q10", "q50", "q90"), value, strict=True):
+                flat[f"{stem}_{level}"] = float(item)
+        elif isinstance(value, int | float | np.number):
+            flat[name] = float(value)
+    return flat
+
+
 class SelectorAdapter:
     """A :class:`bayesrl.prompts.PromptSelector` keyed by stable prompt ids.
 
@@ -209,7 +223,9 @@ class SelectorAdapter:
         info["num_unscored"] = int((~scored).sum())
         info["max_lag"] = self.max_lag
         self.metrics.update(info)
-        logger.info("mopps update %d: %s", self.selector.num_updates, info)
+        logger.info(
+            "mopps update %d: %s", self.selector.num_updates, flat_metrics(info)
+        )
         return info
 
     def state_dict(self) -> dict[str, Any]:

@@ -31,6 +31,9 @@ reward function (``success_reward_func``). The success rule is the selector's
 (``evidence``, ``success_threshold``; default ``r >= 1``). The dataloader
 fetches one batch ahead, so the prompts of generation ``t + 1`` may be chosen
 before the rewards of ``t`` arrive (lag 1, reported as ``mopps/max_lag``).
+Every scalar the selector reports per update (``zero_variance_fraction``,
+``solve_none``, ``solve_all``, posterior-mean quantiles, ``rho_selected``,
+``rho_selected_mopps``, ...) is logged as ``mopps/<name>``.
 
 Ids. Prompts are keyed by a stable integer column (``prompt_id_column``); by
 default a ``prompt_id`` column holding the dataset position is added. Requires
@@ -68,6 +71,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
 from bayesrl.integrations._common import (
     PromptIdMap,
     SelectorAdapter,
+    flat_metrics,
     load_state,
     save_state,
 )
@@ -194,14 +198,8 @@ class MoPPSGRPOTrainer(GRPOTrainer):
             ids = gather_object(local_ids)
             rewards = self._success_rewards(rewards_per_func)
             info = self.mopps.update_from_ids(ids, rewards)
-            for name in (
-                "zero_variance_fraction",
-                "solve_none",
-                "solve_all",
-                "max_lag",
-            ):
-                if name in info:
-                    self._metrics["train"][f"mopps/{name}"].append(float(info[name]))
+            for name, value in flat_metrics(info).items():
+                self._metrics["train"][f"mopps/{name}"].append(value)
         return rewards_per_func
 
     def _success_rewards(self, rewards_per_func: torch.Tensor) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Importing bayesrl (and the adapters' shared core) never imports torch or a
-trainer; the id map and the shared selector adapter work without them."""
+"""The adapters' shared core (``bayesrl.integrations._common``): importing it
+(or bayesrl) never imports torch or a trainer; id maps, text ids, metrics."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from bayesrl.integrations._common import PromptIdMap, text_ids
+from bayesrl.integrations._common import PromptIdMap, flat_metrics, text_ids
 
 
 def test_import_bayesrl_does_not_import_torch_or_trainers():
@@ -47,3 +47,19 @@ def test_text_ids_are_stable_and_distinct():
     np.testing.assert_array_equal(first, again)
     assert np.unique(first).size == 1000 and first.min() >= 0
     assert text_ids(["a"])[0] != text_ids(["a "])[0]
+
+
+def test_flat_metrics_expands_quantiles_and_drops_non_numbers():
+    info = {
+        "solve_all": 2,
+        "zero_variance_fraction": 0.5,
+        "selected_mean_quantiles": [0.1, 0.4, 0.8],
+        "note": "text",
+    }
+    assert flat_metrics(info) == {
+        "solve_all": 2.0,
+        "zero_variance_fraction": 0.5,
+        "selected_mean_q10": 0.1,
+        "selected_mean_q50": 0.4,
+        "selected_mean_q90": 0.8,
+    }
