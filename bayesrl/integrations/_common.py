@@ -66,23 +66,7 @@ class PromptIdMap:
     """
 
     def __init__(self, ids: Iterable[Any], source: str = "prompt id"):
-        raw = list(ids)
-        if not raw:
-            raise ValueError(f"no prompts: the dataset has no {source} values")
-        missing = [i for i, v in enumerate(raw) if v is None or _is_nan(v)]
-        if missing:
-            raise ValueError(
-                f"{source} is missing at dataset positions {missing[:10]} "
-                f"({len(missing)} in all); every prompt needs a stable id"
-            )
-        try:
-            as_int = np.asarray(raw, dtype=np.int64)
-            exact = np.asarray(raw, dtype=object) == as_int.astype(object)
-        except (TypeError, ValueError, OverflowError) as error:
-            raise ValueError(f"{source} values must be integers: {error}") from None
-        if not np.all(exact):
-            bad = np.flatnonzero(~exact)[:10].tolist()
-            raise ValueError(f"{source} values must be integers; see positions {bad}")
+        as_int = _integer_ids(ids, source)
         order = np.argsort(as_int, kind="stable")
         sorted_ids = as_int[order]
         duplicate = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1])
@@ -123,6 +107,35 @@ class PromptIdMap:
                 "(not in the dataset the sampler was built on)"
             )
         return self._sorted_positions[slot]
+
+
+def _integer_ids(ids: Iterable[Any], source: str) -> np.ndarray:
+    """``ids`` as int64, refusing empty, missing (None/NaN) or fractional ids."""
+    if isinstance(ids, np.ndarray) and np.issubdtype(ids.dtype, np.integer):
+        raw = ids.reshape(-1)
+    else:
+        raw = list(ids)
+    if len(raw) == 0:
+        raise ValueError(f"no prompts: the dataset has no {source} values")
+    if isinstance(raw, np.ndarray) or all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in raw
+    ):
+        return np.asarray(raw, dtype=np.int64)
+    missing = [i for i, v in enumerate(raw) if v is None or _is_nan(v)]
+    if missing:
+        raise ValueError(
+            f"{source} is missing at dataset positions {missing[:10]} "
+            f"({len(missing)} in all); every prompt needs a stable id"
+        )
+    try:
+        as_int = np.asarray(raw, dtype=np.int64)
+        exact = np.asarray(raw, dtype=object) == as_int.astype(object)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{source} values must be integers: {error}") from None
+    if not np.all(exact):
+        bad = np.flatnonzero(~exact)[:10].tolist()
+        raise ValueError(f"{source} values must be integers; see positions {bad}")
+    return as_int
 
 
 def _is_nan(value: Any) -> bool:
