@@ -24,6 +24,7 @@ from verl.trainer.main_ppo import create_rl_sampler  # noqa: E402
 from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn  # noqa: E402
 
 from bayesrl.integrations.verl import MoPPSSampler  # noqa: E402
+from bayesrl.prompts import PromptSelector  # noqa: E402
 
 NUM_ROWS = 41  # one is filtered out for length: N = 40
 BATCH = 4
@@ -130,7 +131,7 @@ def test_create_rl_sampler_builds_mopps_from_class_path(tmp_path, dataset):
         create_rl_sampler(data_config(tmp_path, dataloader_num_workers=2), dataset)
 
 
-def test_batches_hold_selected_prompts_and_update_matches_numpy(
+def test_batches_hold_selected_prompts_and_update_matches_numpy_and_core(
     tmp_path, dataset, reference_posterior
 ):
     sampler = create_rl_sampler(data_config(tmp_path), dataset)
@@ -152,6 +153,22 @@ def test_batches_hold_selected_prompts_and_update_matches_numpy(
     np.testing.assert_allclose(state["beta"], beta, rtol=1e-6)
     assert sampler.metrics["max_lag"] == 0  # update(t) precedes select(t + 1)
     assert 0.0 <= sampler.metrics["zero_variance_fraction"] <= 1.0
+
+    # The core selector, same seed, fed per-prompt counts (successes of
+    # trials) instead of shuffled rows: the same selections, the same state.
+    core = PromptSelector(40, BATCH, seed=7, candidate_multiplier=MULTIPLIER)
+    for positions, rewards in steps:
+        chosen = core.select()
+        np.testing.assert_array_equal(np.sort(chosen), np.unique(positions))
+        unique, inverse = np.unique(positions, return_inverse=True)
+        core.update(
+            unique,
+            np.bincount(inverse, weights=rewards >= 1.0),
+            np.bincount(inverse).astype(float),
+        )
+    core_state = core.state_dict()
+    for name in ("alpha", "beta", "last_visit", "permutation", "cursor", "epoch"):
+        np.testing.assert_array_equal(state[name], core_state[name])
 
 
 def test_reward_key_column_is_used_instead_of_token_scores(tmp_path, dataset):
