@@ -6,7 +6,8 @@ Prints and writes (``benchmarks/results/prompts.json`` and ``prompts_accuracy.pn
    5,000 held-out, B = 256, k = 8, T = 300 steps, sigma_b = 1.5, target held-out
    accuracy 0.38): Uniform, DAPO dynamic sampling (DS, at most 8 batches per
    step), MoPPS (lambda = 1 and 0.5, B_hat = 8B), MoPPS with the lazy time
-   decay (half-life one candidate epoch, N / B_hat steps), MoPPS with evidence
+   decay (half-life N / B steps, the typical gap between two trainings of a
+   prompt), MoPPS with evidence
    sharing over 10 difficulty-decile groups (a stand-in for "MATH level"
    labels), and the Oracle (true success closest to 0.5). Per method, mean and
    95% interval over seeds of: zero-variance fraction of trained groups,
@@ -52,6 +53,10 @@ from benchmarks.bandits import machine
 RESULTS = Path(__file__).parent / "results"
 NUM_PROMPTS, NUM_TEST, BATCH, ROLLOUTS, STEPS = 20_000, 5_000, 256, 8, 300
 TARGETS = {1.5: 0.38, 3.0: 0.45}
+# Correlations and the selected prompts' success are averaged after this many
+# steps: a prompt is a candidate about once per N / B_hat ~ 10 steps and trained
+# once per N / B ~ 80 steps, so posteriors are informative after about 100.
+WARMUP = 100
 NUM_GROUPS = 10
 
 
@@ -61,8 +66,10 @@ NUM_GROUPS = 10
 def method_grid(multiplier: int, difficulty: np.ndarray | None):
     """(name, simulate method, agent) rows; the sharing row needs the task's
     difficulties to build its groups, so it is added per task."""
-    num_candidates = multiplier * BATCH
-    half_life = NUM_PROMPTS / num_candidates
+    # The decay clock runs between trainings of a prompt, about N / B steps
+    # apart; a half-life of one candidate epoch (N / B_hat, the spec's
+    # suggestion) forgets 2^-8 of the evidence between visits at B_hat = 8B.
+    half_life = NUM_PROMPTS / BATCH
     rows = [
         ("uniform", "uniform", None),
         ("dapo_ds", "dapo", None),
@@ -106,7 +113,7 @@ def summarise(metrics, target) -> dict:
         ),
         final_accuracy=np.asarray(accuracy)[:, -1],
         selected_success_minus_target=np.asarray(metrics.mean_true_success)[
-            :, 20:
+            :, WARMUP:
         ].mean(-1)
         - 0.5,
     )
@@ -114,7 +121,7 @@ def summarise(metrics, target) -> dict:
     if np.all(np.isfinite(generated)):
         columns["generated_zero_variance_fraction"] = generated.mean(-1)
     for name in ("rho_candidates", "rho_selected", "rho_selected_mopps"):
-        values = np.asarray(getattr(metrics, name))[:, 20:]  # after warm-up
+        values = np.asarray(getattr(metrics, name))[:, WARMUP:]
         if np.all(np.isfinite(values)):
             columns[name] = values.mean(-1)
     out = {}
@@ -159,8 +166,7 @@ def simulator_table(difficulty_std: float, multiplier: int, num_seeds: int) -> d
                 max_batches=8,
             )
 
-        # lax.map, not vmap: under vmap the stream's reshuffle `cond` would
-        # run its O(N) permutation at every step.
+        # Seeds one after the other (lax.map): memory stays that of one run.
         metrics = jax.jit(lambda s, run=run: jax.lax.map(run, s))(seeds)
         rows[name] = summarise(metrics, target)
         rows[name]["wall_time_s"] = time.perf_counter() - start
@@ -180,7 +186,9 @@ def simulator_table(difficulty_std: float, multiplier: int, num_seeds: int) -> d
 
 
 def fmt(cell, digits=3):
-    if cell is None or cell["mean"] is None:
+    if cell is None:
+        return "-"
+    if cell["mean"] is None:
         return "n/a (not reached by every seed)"
     return f"{cell['mean']:.{digits}f} +- {cell['half_width']:.{digits}f}"
 

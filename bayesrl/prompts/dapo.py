@@ -56,6 +56,7 @@ def dynamic_sampling(
     key: PRNGKey,
     stream: candidate_stream.CandidateStream,
     rollout_fn: Callable[[PRNGKey, Array], Array],
+    num_prompts: int,
     batch_size: int,
     num_rollouts: int,
     max_batches: int,
@@ -66,6 +67,7 @@ def dynamic_sampling(
         key: a typed key.
         stream: candidate stream read in chunks of ``batch_size``.
         rollout_fn: ``(key, ids[B]) -> successes[B]`` out of ``num_rollouts``.
+        num_prompts: N, size of the pool the stream permutes.
         batch_size: B, groups to train on.
         num_rollouts: k, rollouts per group.
         max_batches: cap on generated batches per step (>= 1).
@@ -78,7 +80,7 @@ def dynamic_sampling(
         ids_buffer, successes_buffer, kept, stream = carry
         key_rollout, key_stream = inputs
         active = kept < batch_size
-        ids = candidate_stream.peek(stream, batch_size)
+        ids = candidate_stream.peek(stream, batch_size, num_prompts)
         successes = rollout_fn(key_rollout, ids)
         informative = active & (successes > 0) & (successes < num_rollouts)
         slot = kept + jnp.cumsum(informative) - 1
@@ -86,7 +88,7 @@ def dynamic_sampling(
         ids_buffer = ids_buffer.at[slot].set(ids, mode="drop")
         successes_buffer = successes_buffer.at[slot].set(successes, mode="drop")
         kept = jnp.minimum(kept + jnp.sum(informative), batch_size)
-        advanced = candidate_stream.advance(key_stream, stream, batch_size)
+        advanced = candidate_stream.advance(key_stream, stream, batch_size, num_prompts)
         stream = jax.tree.map(
             lambda new, old: jnp.where(active, new, old), advanced, stream
         )

@@ -48,9 +48,9 @@ Options beyond MoPPS, off by default (the defaults are paper-exact):
   ``alpha = alpha0 + init_weight * successes``, ``beta = beta0 + init_weight *
   failures`` with ``init_weight = 3``.
 
-State per prompt: ``alpha`` f32, ``beta`` f32, ``last_visit`` i32 and the
-permutation i32, 16 bytes (12 in full-pool mode ``B_hat = N``, which needs no
-permutation). Per step the work is O(B_hat): gathers, Beta draws and
+State per prompt: ``alpha`` f32, ``beta`` f32 and ``last_visit`` i32, 12 bytes;
+the candidate stream's permutation is computed, not stored (O(1) state). Per
+step the work is O(B_hat): gathers, Beta draws and
 ``lax.top_k``; an update is O(R log R) for R rows (``jnp.unique`` and segment
 sums, never O(N) temporaries) and scatters in place when the state is donated.
 """
@@ -114,8 +114,7 @@ class MoppsState(NamedTuple):
         alpha, beta: ``[N]`` posterior parameters of every prompt.
         last_visit: int32 ``[N]`` update count at the last visit, -1 = never.
         step: int32 number of updates so far.
-        stream: the epoch permutation (its permutation is ``[0]`` in full-pool
-            mode).
+        stream: position in the epoch permutation of candidates.
         group_alpha, group_beta: ``[G]`` group posteriors (``[0]`` when off).
     """
 
@@ -187,7 +186,6 @@ def init(
     num_prompts: int,
     params: MoppsParams,
     *,
-    full_pool: bool = False,
     num_share_groups: int = 0,
     initial_successes=None,
     initial_failures=None,
@@ -201,14 +199,7 @@ def init(
     if initial_successes is not None:
         alpha = alpha + init_weight * jnp.asarray(initial_successes, dtype)
         beta = beta + init_weight * jnp.asarray(initial_failures, dtype)
-    if full_pool:
-        stream = candidate_stream.CandidateStream(
-            permutation=jnp.zeros((0,), jnp.int32),
-            cursor=jnp.zeros((), jnp.int32),
-            epoch=jnp.zeros((), jnp.int32),
-        )
-    else:
-        stream = candidate_stream.init(key, num_prompts)
+    stream = candidate_stream.init(key, num_prompts)
     return MoppsState(
         alpha=alpha,
         beta=beta,
@@ -221,18 +212,20 @@ def init(
 
 
 def candidates_of(state: MoppsState, num_candidates: int) -> Array:
-    """The candidate ids of the next selection (all ids in full-pool mode)."""
-    if state.stream.permutation.shape[0] == 0:
-        return jnp.arange(state.alpha.shape[0], dtype=jnp.int32)
-    return candidate_stream.peek(state.stream, num_candidates)
+    """The candidate ids of the next selection (all ids, in order, in full-pool
+    mode ``num_candidates == N``, where the order is irrelevant)."""
+    num_prompts = state.alpha.shape[0]
+    if num_candidates == num_prompts:
+        return jnp.arange(num_prompts, dtype=jnp.int32)
+    return candidate_stream.peek(state.stream, num_candidates, num_prompts)
 
 
 def advance_stream(key: PRNGKey, state: MoppsState, num_candidates: int) -> MoppsState:
-    """Move the candidate stream past the current chunk (no-op in full pool)."""
-    if state.stream.permutation.shape[0] == 0:
-        return state
+    """Move the candidate stream past the current chunk."""
     return state._replace(
-        stream=candidate_stream.advance(key, state.stream, num_candidates)
+        stream=candidate_stream.advance(
+            key, state.stream, num_candidates, state.alpha.shape[0]
+        )
     )
 
 
@@ -475,7 +468,6 @@ class MoppsConfig(NamedTuple):
     evidence: str
     success_threshold: float
     shapes_at_least_one: bool
-    full_pool: bool
     num_share_groups: int
     options: dict
 
@@ -558,7 +550,7 @@ def mopps(
     (``transition.action`` = prompt ids, -1 = padding; ``transition.reward`` =
     the response's reward, turned into a success by ``evidence``), updates the
     posterior and advances the stream past the candidates ``act`` used
-    (``key`` draws the next epoch's permutation). For explicit
+    (``key`` draws the next epoch's permutation keys). For explicit
     ``(successes, trials)`` counts and selections that run ahead of updates,
     use the module's :func:`select` / :func:`update` / :func:`advance_stream`
     or :class:`bayesrl.prompts.PromptSelector`.
@@ -677,7 +669,6 @@ def mopps(
         share_strength=jnp.asarray(share_strength, dtype),
         group_ids=group_ids,
     )
-    full_pool = num_candidates == num_prompts
     config = MoppsConfig(
         num_prompts=num_prompts,
         num_select=batch_size,
@@ -686,7 +677,6 @@ def mopps(
         evidence=evidence,
         success_threshold=float(success_threshold),
         shapes_at_least_one=all_at_least_one(prior_alpha, prior_beta),
-        full_pool=full_pool,
         num_share_groups=num_share_groups,
         options=dict(
             num_prompts=num_prompts,
@@ -714,7 +704,6 @@ def mopps(
             key,
             num_prompts,
             params,
-            full_pool=full_pool,
             num_share_groups=num_share_groups,
             initial_successes=initial_successes,
             initial_failures=initial_failures,

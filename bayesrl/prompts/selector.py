@@ -42,7 +42,7 @@ SCHEMA_VERSION = 1
 # selection itself.
 QUANTILE_SAMPLE = 4096
 _STATE_FIELDS = ("alpha", "beta", "last_visit", "step", "group_alpha", "group_beta")
-_STREAM_FIELDS = ("permutation", "cursor", "epoch")
+_STREAM_FIELDS = ("round_keys", "cursor", "epoch")
 
 
 # Kernels are jitted once per process and shared by every selector with the

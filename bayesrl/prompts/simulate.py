@@ -161,7 +161,13 @@ def simulate(
                 return simulator.rollout(key, sim_state, params, ids)
 
             result, selector_state = dynamic_sampling(
-                key_select, selector_state, rollout_fn, batch_size, k, max_batches
+                key_select,
+                selector_state,
+                rollout_fn,
+                simulator.num_prompts,
+                batch_size,
+                k,
+                max_batches,
             )
             ids, successes, mask = result.ids, result.successes, result.mask
             true = simulator.true_success(sim_state, params, ids)
@@ -170,7 +176,9 @@ def simulate(
             rollouts = result.num_generated * k
             generated_zero_variance = result.num_degenerate / result.num_generated
         else:
-            candidates = candidate_stream.peek(selector_state, chunk)
+            candidates = candidate_stream.peek(
+                selector_state, chunk, simulator.num_prompts
+            )
             if method == "uniform":
                 ids = candidates
             else:
@@ -178,7 +186,7 @@ def simulate(
                 _, positions = jax.lax.top_k(-jnp.abs(truth - target), batch_size)
                 ids = candidates[positions]
             selector_state = candidate_stream.advance(
-                key_advance, selector_state, chunk
+                key_advance, selector_state, chunk, simulator.num_prompts
             )
             sim_state, successes, true = train(key_rollout, sim_state, ids)
             trained_degenerate = degenerate(successes)

@@ -3,15 +3,25 @@
 The official MoPPS code draws its candidates from the trainer's ordinary
 shuffled dataloader: each epoch is a fresh uniform permutation of the ``N``
 prompt ids, read in consecutive chunks of ``num_candidates`` (``B_hat``), and a
-partial last chunk is dropped (``drop_last=True``). Here the permutation is
-state, so reading a chunk is a ``lax.dynamic_slice`` (O(B_hat) per step).
+partial last chunk is dropped (``drop_last=True``).
+
+Here the epoch's permutation is never stored: it is a keyed pseudo-random
+permutation ``pi_e`` of ``[0, N)`` evaluated at the chunk's positions, so
+reading a chunk costs O(B_hat), a new epoch costs O(1) (fresh round keys), and
+the state holds no per-prompt array. ``pi_e`` is a balanced Feistel network
+(Luby & Rackoff, SIAM J. Comput. 17(2), 1988) on ``2h``-bit integers,
+``2^(2h) >= N``, with ``FEISTEL_ROUNDS`` rounds
+``(L, R) <- (R, L xor F(R xor k_r))`` whose round function ``F`` is a
+full-avalanche 32-bit integer hash, restricted to ``[0, N)`` by cycle walking
+(Black & Rogaway, CT-RSA 2002: re-encrypt while the value is ``>= N``, which
+keeps a bijection; fewer than 4 expected steps since ``2^(2h) < 4N``).
+Distinct positions therefore give distinct ids, and one epoch visits every id
+exactly once.
 
 Reading (:func:`peek`) needs no key and never changes the stream, so a
 read-only ``act`` can use it; :func:`advance` moves past the chunk and, when the
 *next* chunk would run past the end, drops the remainder and draws the next
-epoch's permutation at once (under ``lax.cond``: the O(N) reshuffle runs once
-every ``floor(N / B_hat)`` steps). The stream therefore always holds a full
-unread chunk at its cursor.
+epoch's round keys at once, so the stream always holds a full unread chunk.
 """
 
 from __future__ import annotations
@@ -20,56 +30,97 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from bayesrl import random as fast_random
 from bayesrl.types import Array, PRNGKey
+
+# Four rounds make a Feistel network with pseudo-random round functions a strong
+# pseudo-random permutation (Luby-Rackoff); six leave a margin for a fixed hash.
+FEISTEL_ROUNDS = 6
 
 
 class CandidateStream(NamedTuple):
-    """Position in the epoch permutation.
+    """Position in the current epoch's permutation.
 
     Attributes:
-        permutation: int32 ``[N]`` the current epoch's order of prompt ids.
-        cursor: int32 index of the next unread entry; ``cursor + B_hat <= N``.
+        round_keys: uint32 ``[FEISTEL_ROUNDS]`` keys of this epoch's permutation.
+        cursor: int32 index of the next unread position; ``cursor + B_hat <= N``.
         epoch: int32 number of reshuffles so far.
     """
 
-    permutation: Array
+    round_keys: Array
     cursor: Array
     epoch: Array
 
 
+def _half_bits(num_prompts: int) -> int:
+    """``h`` with ``2^(2h) >= num_prompts`` (at least 1)."""
+    return max(1, (int(np.ceil(np.log2(max(num_prompts, 2)))) + 1) // 2)
+
+
+def _mix(value: Array) -> Array:
+    """A full-avalanche 32-bit hash (the "lowbias32" xor-shift-multiply
+    constants of C. Wellons' hash-prospector)."""
+    value = value ^ (value >> 16)
+    value = value * jnp.uint32(0x7FEB352D)
+    value = value ^ (value >> 15)
+    value = value * jnp.uint32(0x846CA68B)
+    return value ^ (value >> 16)
+
+
+def _feistel(value: Array, round_keys: Array, half_bits: int) -> Array:
+    mask = jnp.uint32((1 << half_bits) - 1)
+    left, right = value >> half_bits, value & mask
+    for r in range(FEISTEL_ROUNDS):
+        left, right = right, left ^ (_mix(right ^ round_keys[r]) & mask)
+    return (left << half_bits) | right
+
+
+def permute(round_keys: Array, positions: Array, num_prompts: int) -> Array:
+    """``pi(positions)``: the ids at these positions of the permutation of
+    ``[0, num_prompts)`` keyed by ``round_keys`` (int32, same shape)."""
+    half_bits = _half_bits(num_prompts)
+    limit = jnp.uint32(num_prompts)
+    value = _feistel(positions.astype(jnp.uint32), round_keys, half_bits)
+
+    def outside(value):
+        return jnp.any(value >= limit)
+
+    def walk(value):
+        again = _feistel(value, round_keys, half_bits)
+        return jnp.where(value >= limit, again, value)
+
+    return jax.lax.while_loop(outside, walk, value).astype(jnp.int32)
+
+
 def init(key: PRNGKey, num_prompts: int) -> CandidateStream:
     """A stream at the start of its first epoch."""
+    del num_prompts  # the permutation is defined for any size
     return CandidateStream(
-        permutation=jax.random.permutation(key, num_prompts).astype(jnp.int32),
+        round_keys=fast_random.bits(key, (FEISTEL_ROUNDS,)),
         cursor=jnp.zeros((), jnp.int32),
         epoch=jnp.zeros((), jnp.int32),
     )
 
 
-def peek(stream: CandidateStream, num_candidates: int) -> Array:
+def peek(stream: CandidateStream, num_candidates: int, num_prompts: int) -> Array:
     """The next ``num_candidates`` distinct ids, without moving the stream."""
-    return jax.lax.dynamic_slice(
-        stream.permutation, (stream.cursor,), (num_candidates,)
-    )
+    positions = stream.cursor + jnp.arange(num_candidates, dtype=jnp.int32)
+    return permute(stream.round_keys, positions, num_prompts)
 
 
 def advance(
-    key: PRNGKey, stream: CandidateStream, num_candidates: int
+    key: PRNGKey, stream: CandidateStream, num_candidates: int, num_prompts: int
 ) -> CandidateStream:
-    """Move past the current chunk; reshuffle (with ``key``) when the next chunk
-    would not fit in what is left of the epoch (drop-last)."""
-    num_prompts = stream.permutation.shape[0]
+    """Move past the current chunk; start a new epoch (round keys from ``key``)
+    when the next chunk would not fit in what is left (drop-last)."""
     cursor = stream.cursor + num_candidates
-
-    def reshuffle(stream):
-        return CandidateStream(
-            permutation=jax.random.permutation(key, num_prompts).astype(jnp.int32),
-            cursor=jnp.zeros((), jnp.int32),
-            epoch=stream.epoch + 1,
-        )
-
-    stream = stream._replace(cursor=cursor)
-    return jax.lax.cond(
-        cursor + num_candidates > num_prompts, reshuffle, lambda s: s, stream
+    new_epoch = cursor + num_candidates > num_prompts
+    return CandidateStream(
+        round_keys=jnp.where(
+            new_epoch, fast_random.bits(key, (FEISTEL_ROUNDS,)), stream.round_keys
+        ),
+        cursor=jnp.where(new_epoch, 0, cursor).astype(jnp.int32),
+        epoch=stream.epoch + new_epoch.astype(jnp.int32),
     )

@@ -448,3 +448,29 @@ def test_million_prompts_select_and_update_on_cpu():
     )
     assert int(info.num_groups) == batch_size
     assert float(state.alpha[int(ids[0])]) == 4.0
+
+
+@pytest.mark.parametrize("discount", [1.0, 0.5])
+def test_update_equals_the_beta_bernoulli_belief(discount):
+    """MoPPS's gathered update is the per-visit discounted Beta-Bernoulli belief
+    of ``bayesrl.beliefs`` fed each group as weight-``n`` fractional evidence."""
+    from bayesrl import beliefs
+
+    num_prompts = 30
+    agent = mopps(num_prompts, 4, discount=discount)
+    belief = beliefs.beta_bernoulli(num_prompts, visit_discount=discount)
+    state, belief_state = agent.init(jax.random.key(0)), belief.init()
+    rng = np.random.default_rng(4)
+    for _ in range(8):
+        ids = rng.integers(0, num_prompts, 10)
+        trials = rng.integers(1, 9, 10).astype(np.float32)
+        successes = rng.binomial(trials.astype(int), 0.6).astype(np.float32)
+        state, _ = apply(agent, state, ids, successes, trials)
+        belief_state = belief.update(
+            belief_state,
+            jnp.asarray(ids, jnp.int32),
+            jnp.asarray(successes / trials),
+            jnp.asarray(trials),
+        )
+    np.testing.assert_allclose(state.alpha, belief_state.alpha, rtol=1e-5)
+    np.testing.assert_allclose(state.beta, belief_state.beta, rtol=1e-5)

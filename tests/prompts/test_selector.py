@@ -43,7 +43,7 @@ def test_state_dict_round_trip_gives_identical_next_selections():
         np.testing.assert_array_equal(ids_original, ids_resumed)
         original.update(ids_original, *feedback(ids_original, step))
         resumed.update(ids_resumed, *feedback(ids_resumed, step))
-    for name in ("alpha", "beta", "last_visit", "permutation"):
+    for name in ("alpha", "beta", "last_visit", "round_keys", "cursor", "epoch"):
         np.testing.assert_array_equal(
             original.state_dict()[name], resumed.state_dict()[name]
         )

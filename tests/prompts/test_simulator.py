@@ -56,13 +56,19 @@ def test_simulator_matches_its_formulas():
 def test_dynamic_sampling_keeps_informative_groups_in_stream_order():
     num_prompts, batch, k = 90, 10, 8
     stream = candidate_stream.init(jax.random.key(0), num_prompts)
-    order = np.asarray(stream.permutation)
+    order = np.asarray(
+        candidate_stream.permute(
+            stream.round_keys, jnp.arange(num_prompts), num_prompts
+        )
+    )
 
     def rollout_fn(key, ids):  # deterministic: degenerate iff id % 9 in {0, 8}
         return ids % (k + 1)
 
     result, _ = jax.jit(
-        lambda key, s: dynamic_sampling(key, s, rollout_fn, batch, k, max_batches=8)
+        lambda key, s: dynamic_sampling(
+            key, s, rollout_fn, num_prompts, batch, k, max_batches=8
+        )
     )(jax.random.key(1), stream)
     informative = order[(order % 9 != 0) & (order % 9 != 8)]
     np.testing.assert_array_equal(np.asarray(result.ids), informative[:batch])
@@ -76,7 +82,9 @@ def test_dynamic_sampling_keeps_informative_groups_in_stream_order():
     def all_degenerate(key, ids):
         return jnp.zeros_like(ids)
 
-    capped, _ = dynamic_sampling(jax.random.key(2), stream, all_degenerate, batch, k, 3)
+    capped, _ = dynamic_sampling(
+        jax.random.key(2), stream, all_degenerate, num_prompts, batch, k, 3
+    )
     assert int(capped.num_generated) == 3 * batch and not bool(jnp.any(capped.mask))
 
 
