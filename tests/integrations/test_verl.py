@@ -167,8 +167,9 @@ def test_batches_hold_selected_prompts_and_update_matches_numpy_and_core(
             np.bincount(inverse).astype(float),
         )
     core_state = core.state_dict()
-    for name in ("alpha", "beta", "last_visit", "permutation", "cursor", "epoch"):
-        np.testing.assert_array_equal(state[name], core_state[name])
+    assert state.keys() == core_state.keys()
+    for name, value in core_state.items():
+        np.testing.assert_array_equal(state[name], value, err_msg=name)
 
 
 def test_reward_key_column_is_used_instead_of_token_scores(tmp_path, dataset):
