@@ -248,6 +248,12 @@ def test_stateful_dataloader_resume_selects_what_the_uninterrupted_run_does(
     second_epoch = run(loader_b, sampler_b, rng_seed=100)
     assert first + rest + second_epoch == full
 
+    # A checkpoint with other MoPPS options is refused.
+    config = data_config(tmp_path)
+    config.sampler.mopps.candidate_multiplier = MULTIPLIER + 1
+    with pytest.raises(ValueError, match="different configuration"):
+        create_rl_sampler(config, dataset).load_state_dict(sampler_a.state_dict())
+
     # A checkpoint of another dataset (different ids) is refused.
     other = make_dataset(
         tmp_path, tiny_tokenizer, [i + 1 for i in ROW_IDS], name="other.jsonl"
