@@ -1,0 +1,156 @@
+"""MoPPS as a verl curriculum sampler (tested against verl 0.7.1).
+
+Select it in the trainer config; nothing else changes::
+
+    data.sampler.class_path=pkg://bayesrl.integrations.verl
+    data.sampler.class_name=MoPPSSampler
+    data.dataloader_num_workers=0
+    +data.sampler.mopps.candidate_multiplier=8
+    +data.sampler.mopps.target=0.5
+
+verl's ``create_rl_sampler`` instantiates ``MoPPSSampler(data_source=dataset,
+data_config=config.data)``; ``RayPPOTrainer.fit`` calls ``sampler.update(batch)``
+at the end of every step with the step's ``DataProto``.
+
+Per step the sampler yields the ``B`` dataset positions chosen by MoPPS (Qu et
+al. 2025, "Can Prompt Difficulty be Online Predicted for Accelerating RL
+Finetuning of Reasoning Models?"): ``B_hat = candidate_multiplier * B``
+candidates from an epoch permutation, a Thompson draw
+``gamma_i ~ Beta(a_i, b_i)`` each, and the ``B`` with the smallest
+``(gamma_i - target)^2``. ``B = data.gen_batch_size or data.train_batch_size``
+and one loader epoch is ``floor(N / B_hat)`` steps (scale
+``trainer.total_epochs`` by ``B_hat / B`` or set ``trainer.total_training_steps``).
+
+``update`` reads one row per response, in any order (verl reorders them in
+``_balance_batch``): the prompt id ``non_tensor_batch["index"]`` (verl copies it
+from ``extra_info.index``) and the reward ``token_level_scores.sum(-1)`` (the
+scalar reward sits on the last response token) or a ``non_tensor_batch`` column
+named by ``mopps.reward_key`` (e.g. ``acc``). Ids are mapped to positions
+through ``data_source.dataframe["extra_info"]``, read once; a missing or
+duplicated ``extra_info.index`` is an error (verl silently defaults it to 0).
+
+Checkpointing: verl saves ``train_dataloader.state_dict()``; torchdata's
+``StatefulDataLoader`` stores this sampler's ``state_dict()`` (posterior, RNG,
+candidate stream, id-map checksum) and its iterator's position within the
+epoch, so a resumed run selects exactly what the uninterrupted run would have
+selected given the same feedback. verl writes the checkpoint before calling
+``update`` in the same step, so the resumed posterior lacks that last step's
+evidence.
+
+Sampler options under ``data.sampler.mopps``: ``seed`` (default
+``data.seed`` or 0), ``reward_key`` (None: use ``token_level_scores``) and every
+keyword of :func:`bayesrl.prompts.mopps` (``candidate_multiplier``, ``target``,
+``discount``, ``evidence``, ``success_threshold`` — 1.0 by default, the
+official ``acc == 1`` rule —, ``strategy``, ``time_discount``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sized
+from typing import Any
+
+import numpy as np
+
+try:
+    from verl import DataProto
+    from verl.experimental.dataset.sampler import AbstractCurriculumSampler
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "bayesrl.integrations.verl needs verl with the curriculum sampler "
+        "interface: pip install 'bayesrl[verl]' (see docs/prompts_integrations.md)"
+    ) from error
+
+from bayesrl.integrations._common import (
+    EpochSelections,
+    PromptIdMap,
+    SelectorAdapter,
+    mopps_options_from_mapping,
+)
+
+__all__ = ["MoPPSSampler", "dataset_prompt_ids"]
+
+
+def dataset_prompt_ids(data_source: Sized) -> list[Any]:
+    """``extra_info.index`` of every row of a verl ``RLHFDataset`` (or None)."""
+    frame = getattr(data_source, "dataframe", None)
+    if frame is None:
+        raise ValueError(
+            "MoPPSSampler needs a verl RLHFDataset-like data source with a "
+            "`dataframe` holding an `extra_info` column"
+        )
+    columns = getattr(frame, "column_names", None) or list(
+        getattr(frame, "columns", [])
+    )
+    if "extra_info" not in columns:
+        raise ValueError(
+            "the dataset has no `extra_info` column; MoPPSSampler keys prompts by "
+            "extra_info.index, which must be set in preprocessing"
+        )
+    return [
+        info.get("index") if isinstance(info, dict) else None
+        for info in frame["extra_info"]
+    ]
+
+
+class MoPPSSampler(AbstractCurriculumSampler):
+    """verl curriculum sampler driven by MoPPS (see the module docstring).
+
+    Args:
+        data_source: verl's training dataset (``RLHFDataset``).
+        data_config: the ``data`` section of the trainer config.
+    """
+
+    def __init__(self, data_source: Sized, data_config: Any):
+        options = mopps_options_from_mapping(
+            data_config.get("sampler", {}).get("mopps", None)
+        )
+        seed = options.pop("seed", data_config.get("seed", None))
+        self.reward_key = options.pop("reward_key", None)
+        batch_size = data_config.get("gen_batch_size", None) or data_config.get(
+            "train_batch_size"
+        )
+        if batch_size is None:
+            raise ValueError(
+                "data.train_batch_size (or data.gen_batch_size) is required"
+            )
+        id_map = PromptIdMap(dataset_prompt_ids(data_source), source="extra_info.index")
+        if len(id_map) != len(data_source):
+            raise ValueError(
+                f"{len(id_map)} ids for a data source of length {len(data_source)}"
+            )
+        self.adapter = SelectorAdapter(
+            id_map,
+            int(batch_size),
+            seed=0 if seed is None else int(seed),
+            **options,
+        )
+
+    def __len__(self) -> int:
+        return self.adapter.batch_size * self.adapter.steps_per_epoch
+
+    def __iter__(self) -> Iterator[int]:
+        # torchdata's StatefulDataLoader checkpoints this iterator's position.
+        return EpochSelections(self.adapter)
+
+    def update(self, batch: DataProto) -> None:
+        """Feed back the step's responses (rows in any order, prompts repeated)."""
+        ids = batch.non_tensor_batch["index"]
+        if self.reward_key is not None:
+            rewards = np.asarray(
+                batch.non_tensor_batch[self.reward_key], dtype=np.float64
+            )
+        else:
+            scores = batch.batch["token_level_scores"]
+            rewards = scores.sum(-1).detach().to("cpu").double().numpy()
+        self.adapter.update_from_ids(ids, rewards)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Latest step metrics (selection quantiles, solve_none/all, lag)."""
+        return dict(self.adapter.metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.adapter.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.adapter.load_state_dict(state_dict)
