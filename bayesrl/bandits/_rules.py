@@ -32,6 +32,29 @@ def uniform_choice(key: PRNGKey, candidates: Array) -> Array:
     return jnp.argmax(jnp.where(candidates, noise, -1.0)).astype(jnp.int32)
 
 
+def epsilon_greedy_choice(
+    key: PRNGKey, estimates: Array, available: Array, epsilon
+) -> tuple[Array, ActInfo]:
+    """With probability ``epsilon`` an available arm uniformly, otherwise one of
+    the best available ``estimates`` uniformly; the exact propensity
+    ``epsilon / |A| + (1 - epsilon) 1[a in argmax] / |argmax|``."""
+    key_coin, key_explore, key_tie = fast_random.split(key, 3)
+    scores = masked(estimates, available)
+    best = available & (scores == jnp.max(scores))
+    explore = fast_random.uniform(key_coin) < epsilon
+    arm = jnp.where(
+        explore,
+        uniform_choice(key_explore, available),
+        uniform_choice(key_tie, best),
+    )
+    num_available = jnp.maximum(jnp.sum(available), 1)
+    propensity = epsilon / num_available + (1.0 - epsilon) * best[arm] / jnp.maximum(
+        jnp.sum(best), 1
+    )
+    info = ActInfo(scores, propensity.astype(jnp.float32), ~jnp.any(available))
+    return arm, info
+
+
 def index_policy_info(scores, available, arm, shortage) -> ActInfo:
     """ActInfo of a deterministic index policy: propensity 1."""
     return ActInfo(

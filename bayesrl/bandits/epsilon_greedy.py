@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from bayesrl import random as fast_random
 from bayesrl.bandits._empirical import empirical_means
 from bayesrl.bandits._registry import AgentSpec, register
-from bayesrl.bandits._rules import masked, uniform_choice
-from bayesrl.base import ActInfo, Agent, BanditObs, make_agent
+from bayesrl.bandits._rules import epsilon_greedy_choice
+from bayesrl.base import Agent, BanditObs, make_agent
 from bayesrl.beliefs._common import check_num_arms, config_value, is_concrete
 
 
@@ -32,22 +31,8 @@ def epsilon_greedy(num_arms: int, epsilon=0.1) -> Agent:
     belief = empirical_means(num_arms, (-float("inf"), float("inf")))
 
     def act(key, state, obs: BanditObs):
-        key_coin, key_explore, key_tie = fast_random.split(key, 3)
-        available = obs.available
-        scores = masked(jnp.where(state.counts > 0, state.means, jnp.inf), available)
-        best = available & (scores == jnp.max(scores))
-        explore = fast_random.uniform(key_coin) < epsilon
-        arm = jnp.where(
-            explore,
-            uniform_choice(key_explore, available),
-            uniform_choice(key_tie, best),
-        )
-        num_available = jnp.maximum(jnp.sum(available), 1)
-        propensity = epsilon / num_available + (1.0 - epsilon) * best[
-            arm
-        ] / jnp.maximum(jnp.sum(best), 1)
-        info = ActInfo(scores, propensity.astype(jnp.float32), ~jnp.any(available))
-        return arm, info
+        estimates = jnp.where(state.counts > 0, state.means, jnp.inf)
+        return epsilon_greedy_choice(key, estimates, obs.available, epsilon)
 
     return register(
         make_agent(belief, act),

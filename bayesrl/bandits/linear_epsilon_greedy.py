@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from bayesrl import random as fast_random
 from bayesrl.bandits._linear_agent import make_linear_agent
-from bayesrl.bandits._rules import masked, uniform_choice
-from bayesrl.base import ActInfo, Agent, BanditObs
+from bayesrl.bandits._rules import epsilon_greedy_choice
+from bayesrl.base import Agent, BanditObs
 from bayesrl.beliefs._common import config_value, is_concrete
 from bayesrl.beliefs._linear import check_positive_scalar
 from bayesrl.beliefs.linear_gaussian import linear_gaussian
@@ -48,25 +47,10 @@ def linear_epsilon_greedy(
     )
 
     def act(key, state, obs: BanditObs):
-        key_coin, key_explore, key_tie = fast_random.split(key, 3)
-        available = obs.available
         estimates = belief.mean(state, obs.context)
         if layout == "disjoint":
             estimates = jnp.where(state.counts > 0, estimates, jnp.inf)
-        scores = masked(estimates, available)
-        best = available & (scores == jnp.max(scores))
-        explore = fast_random.uniform(key_coin) < epsilon
-        arm = jnp.where(
-            explore,
-            uniform_choice(key_explore, available),
-            uniform_choice(key_tie, best),
-        )
-        num_available = jnp.maximum(jnp.sum(available), 1)
-        propensity = epsilon / num_available + (1.0 - epsilon) * best[
-            arm
-        ] / jnp.maximum(jnp.sum(best), 1)
-        info = ActInfo(scores, propensity.astype(jnp.float32), ~jnp.any(available))
-        return arm, info
+        return epsilon_greedy_choice(key, estimates, obs.available, epsilon)
 
     config = dict(
         num_arms=num_arms,
