@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -39,24 +37,11 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, beliefs, envs
 from bayesrl.eval import bootstrap_interval, lai_robbins_constant, mean_interval
+from benchmarks._common import best_of, machine
 from benchmarks.peers import numpy_bandits
 
 RESULTS = Path(__file__).parent / "results"
 STANDARD_MEANS = np.linspace(0.2, 0.7, 10)
-
-
-def machine() -> dict:
-    """Where the numbers come from (results are only comparable on one machine)."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return dict(
-        platform=platform.platform(),
-        processor=platform.processor() or platform.machine(),
-        cpu_count=os.cpu_count(),
-        python=platform.python_version(),
-        jax=jax.__version__,
-        devices=[str(d) for d in jax.devices()],
-        load_average_at_start=load,
-    )
 
 
 # -- 1. regret table ------------------------------------------------------------
@@ -233,16 +218,6 @@ def regret_table(full: bool):
 
 
 # -- 2. throughput --------------------------------------------------------------
-
-
-def best_of(fn, repeats):
-    """Best wall time of ``fn(0) ... fn(repeats - 1)`` and the last result."""
-    times = []
-    for seed in range(repeats):
-        start = time.perf_counter()
-        result = fn(seed)
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def throughput_row(algorithm, num_seeds, num_arms, num_steps, repeats):

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -42,25 +40,12 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, envs
 from bayesrl.eval import mean_interval
+from benchmarks._common import best_of, machine
 from benchmarks.peers import numpy_linear_thompson
 
 RESULTS = Path(__file__).parent / "results"
 WHEEL_DELTAS = (0.5, 0.7, 0.9, 0.95, 0.99)
 THROUGHPUT_NOISE_STD = 0.5  # the linear job's reward noise (bandits.md 2.2)
-
-
-def machine() -> dict:
-    """Where the numbers come from (results are only comparable on one machine)."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return dict(
-        platform=platform.platform(),
-        processor=platform.processor() or platform.machine(),
-        cpu_count=os.cpu_count(),
-        python=platform.python_version(),
-        jax=jax.__version__,
-        devices=[str(d) for d in jax.devices()],
-        load_average_at_start=load,
-    )
 
 
 def linear_agents(num_arms: int, dim: int, noise_std: float) -> dict:
@@ -245,16 +230,6 @@ def wheel_section(full: bool) -> dict:
         linear_ts_beats_uniform_at_every_delta=bool(all(beats)),
         linear_ts_breakdown_delta=breakdown,
     )
-
-
-def best_of(fn, repeats):
-    """Best wall time of ``fn(0) ... fn(repeats - 1)`` and the last result."""
-    times = []
-    for seed in range(repeats):
-        start = time.perf_counter()
-        result = fn(seed)
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def mabwiser_linear_ts(theta, num_steps: int, seed: int = 0):

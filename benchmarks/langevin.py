@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -49,6 +47,7 @@ from bayesrl.langevin import (
     preconditioned_langevin,
     sgld,
 )
+from benchmarks._common import machine
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -81,16 +80,6 @@ LSVI_AGENTS = {
     "rlsvi": EXACT_RLSVI,
     "epsilon_greedy_lsvi": {**EXACT_RLSVI, "noise_multiplier": 0.0, "epsilon": 0.1},
 }
-
-
-def machine() -> dict:
-    device = jax.devices()[0]
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "jax_version": jax.__version__,
-        "device": f"{device.platform}:{device.device_kind}",
-    }
 
 
 # ---------------------------------------------------------------- 1. exact law

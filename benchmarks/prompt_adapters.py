@@ -30,7 +30,7 @@ import numpy as np
 
 from bayesrl.integrations._common import PromptIdMap, SelectorAdapter
 from bayesrl.prompts import PromptSelector
-from benchmarks.bandits import machine
+from benchmarks._common import machine
 
 RESULTS = Path(__file__).parent / "results"
 

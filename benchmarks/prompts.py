@@ -48,7 +48,7 @@ from bayesrl.envs.prompt_simulator import PromptSimulator
 from bayesrl.eval import mean_interval
 from bayesrl.prompts import PromptSelector, mopps
 from bayesrl.prompts.simulate import rollouts_to_target, simulate, steps_to_target
-from benchmarks.bandits import machine
+from benchmarks._common import machine
 
 RESULTS = Path(__file__).parent / "results"
 NUM_PROMPTS, NUM_TEST, BATCH, ROLLOUTS, STEPS = 20_000, 5_000, 256, 8, 300

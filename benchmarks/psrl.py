@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -54,6 +52,7 @@ from bayesrl.envs import (
     random_tabular_mdp_params,
 )
 from bayesrl.psrl import cpsrl, draw_known_parents, fpsrl, psrl, run_episodes
+from benchmarks._common import machine
 from benchmarks.peers.numpy_cpsrl import run_numpy_cpsrl
 from benchmarks.peers.ucbvi import ucbvi
 
@@ -83,18 +82,6 @@ FULL = {
     "speed_episodes": 500,
     "numpy_episodes": 30,
 }
-
-
-def machine() -> dict:
-    device = jax.devices()[0]
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-        "jax_version": jax.__version__,
-        "device": f"{device.platform}:{device.device_kind}",
-    }
 
 
 def interval(samples: np.ndarray) -> tuple[float, float]:
