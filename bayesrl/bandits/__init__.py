@@ -3,7 +3,11 @@
 from bayesrl.bandits._registry import AgentSpec, describe
 from bayesrl.bandits.bayes_ucb import bayes_ucb
 from bayesrl.bandits.epsilon_greedy import epsilon_greedy
+from bayesrl.bandits.gp_thompson_sampling import gp_thompson_sampling
+from bayesrl.bandits.gp_ucb import gp_ucb
+from bayesrl.bandits.irgp_ucb import irgp_ucb
 from bayesrl.bandits.kl_ucb import kl_ucb
+from bayesrl.bandits.sparse_thompson_sampling import sparse_thompson_sampling
 from bayesrl.bandits.thompson import thompson_sampling
 from bayesrl.bandits.ucb1 import ucb1
 from bayesrl.bandits.uniform import uniform
@@ -13,7 +17,11 @@ __all__ = [
     "bayes_ucb",
     "describe",
     "epsilon_greedy",
+    "gp_thompson_sampling",
+    "gp_ucb",
+    "irgp_ucb",
     "kl_ucb",
+    "sparse_thompson_sampling",
     "thompson_sampling",
     "ucb1",
     "uniform",

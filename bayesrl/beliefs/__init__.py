@@ -2,13 +2,25 @@
 
 from bayesrl.beliefs.beta_bernoulli import BetaBernoulliState, beta_bernoulli
 from bayesrl.beliefs.gaussian import GaussianState, gaussian
+from bayesrl.beliefs.gaussian_process_candidates import (
+    GaussianProcessCandidatesState,
+    gaussian_process_candidates,
+)
 from bayesrl.beliefs.normal_gamma import NormalGammaState, normal_gamma
+from bayesrl.beliefs.spike_and_slab_linear import (
+    SpikeAndSlabState,
+    spike_and_slab_linear,
+)
 
 __all__ = [
     "BetaBernoulliState",
+    "GaussianProcessCandidatesState",
     "GaussianState",
     "NormalGammaState",
+    "SpikeAndSlabState",
     "beta_bernoulli",
     "gaussian",
+    "gaussian_process_candidates",
     "normal_gamma",
+    "spike_and_slab_linear",
 ]

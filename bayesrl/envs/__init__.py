@@ -11,6 +11,14 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.bo_functions import (
+    CandidateSetBandit,
+    CandidateSetParams,
+    ackley_instance,
+    branin_instance,
+    gp_sample_path_params,
+    hartmann6_instance,
+)
 from bayesrl.envs.factored import (
     FactoredMDP,
     FactoredMDPParams,
@@ -24,6 +32,11 @@ from bayesrl.envs.linear_contextual import (
     LinearContextualState,
 )
 from bayesrl.envs.nchain import NChain, NChainParams, NChainState
+from bayesrl.envs.sparse_linear import (
+    SparseLinearBandit,
+    SparseLinearParams,
+    SparseLinearState,
+)
 from bayesrl.envs.tabular import (
     DeepSea,
     DeepSeaParams,
@@ -36,6 +49,15 @@ from bayesrl.envs.tabular import (
 )
 
 __all__ = [
+    "ackley_instance",
+    "branin_instance",
+    "CandidateSetBandit",
+    "CandidateSetParams",
+    "gp_sample_path_params",
+    "hartmann6_instance",
+    "SparseLinearBandit",
+    "SparseLinearParams",
+    "SparseLinearState",
     "BanditState",
     "BernoulliBandit",
     "BernoulliBanditParams",
