@@ -7,6 +7,7 @@ from bayesrl.bandits.gp_thompson_sampling import gp_thompson_sampling
 from bayesrl.bandits.gp_ucb import gp_ucb
 from bayesrl.bandits.irgp_ucb import irgp_ucb
 from bayesrl.bandits.kl_ucb import kl_ucb
+from bayesrl.bandits.linear_thompson import linear_thompson_sampling
 from bayesrl.bandits.sparse_thompson_sampling import sparse_thompson_sampling
 from bayesrl.bandits.thompson import thompson_sampling
 from bayesrl.bandits.ucb1 import ucb1
@@ -21,6 +22,7 @@ __all__ = [
     "gp_ucb",
     "irgp_ucb",
     "kl_ucb",
+    "linear_thompson_sampling",
     "sparse_thompson_sampling",
     "thompson_sampling",
     "ucb1",
