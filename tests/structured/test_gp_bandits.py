@@ -104,7 +104,9 @@ def test_check_belief_and_joint_sample_covariance(key):
         belief.init(), jnp.array([1, 4]), jnp.array([0.5, -0.5]), jnp.ones(2)
     )
     draws = np.asarray(
-        jax.vmap(belief.sample, (0, None))(jax.random.split(key, 20000), state),
+        jax.jit(jax.vmap(belief.sample, (0, None)))(
+            jax.random.split(key, 20000), state
+        ),
         np.float64,
     )
     # Standard errors of a sample mean and covariance with 20000 draws: the
@@ -121,7 +123,7 @@ def test_irgp_beta_distribution_is_shifted_exponential(key):
     state = agent.init(key)
     obs = BanditObs(available=jnp.ones(20, bool))
     keys = jax.random.split(key, 4000)
-    _, info = jax.vmap(agent.act, (0, None, None))(keys, state, obs)
+    _, info = jax.jit(jax.vmap(agent.act, (0, None, None)))(keys, state, obs)
     beta = np.asarray(info.scores[:, 0], np.float64) ** 2
     shift = 2 * np.log(20 / 2)
     result = stats.kstest(beta, stats.expon(loc=shift, scale=2.0).cdf)
@@ -161,8 +163,8 @@ def test_agents_contract_and_masks(name, key):
     check_agent(agent, obs, transition)
     available = jnp.zeros(15, bool).at[jnp.array([1, 9])].set(True)
     masked_obs = BanditObs(available=available)
-    state = agent.update(key, agent.init(key), transition)[0]
-    actions, _ = jax.vmap(agent.act, (0, None, None))(
+    state = jax.jit(agent.update)(key, agent.init(key), transition)[0]
+    actions, _ = jax.jit(jax.vmap(agent.act, (0, None, None)))(
         jax.random.split(key, 200), state, masked_obs
     )
     assert set(np.unique(np.asarray(actions))) <= {1, 9}
