@@ -153,6 +153,8 @@ def rank_one_update(
 def update(state, arms, rewards, weights, noise_std):
     """Add a batch: one exact rank-one step per item, in order."""
     rewards = jnp.where(arms >= 0, rewards, 0.0)
+    if arms.shape[0] == 1:  # the usual one-pull round: no scan to trace
+        return rank_one_update(state, arms[0], rewards[0], weights[0], noise_std)
 
     def step(state, item):
         arm, reward, weight = item
