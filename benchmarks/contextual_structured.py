@@ -154,14 +154,12 @@ def gp_instances(full: bool) -> dict:
     lengthscale)``. The lengthscale is fixed per instance (no fitting): 0.2 on
     the 2-D unit square, 0.5 for Hartmann-6 (random points of the 6-D cube are
     about 1 apart, so 0.2 would make them nearly independent)."""
-    per_axis = 20 if full else 15
+    per_axis = 21 if full else 15  # odd: the Ackley grid contains its optimum
     branin_points, branin = envs.branin_instance(per_axis, noise_std=GP_NOISE_STD)
     hartmann_points, hartmann = envs.hartmann6_instance(
         400 if full else 200, noise_std=GP_NOISE_STD
     )
-    ackley_points, ackley = envs.ackley_instance(
-        2, per_axis + 1, noise_std=GP_NOISE_STD
-    )
+    ackley_points, ackley = envs.ackley_instance(2, per_axis, noise_std=GP_NOISE_STD)
     axis = np.linspace(0.0, 1.0, per_axis)
     grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
     return {

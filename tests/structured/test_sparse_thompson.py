@@ -17,6 +17,8 @@ from bayesrl.beliefs.spike_and_slab_linear import (
 )
 from bayesrl.testing import check_agent
 
+_newton = jax.jit(lambda mu, s, h, c, rate: newton_coordinate(mu, s, h, c, rate, 40))
+
 
 def numpy_objective(params, h, c, rate):
     """``f(mu, s)`` of the spec (section 1.7, step 2), written independently."""
@@ -41,8 +43,12 @@ def numpy_objective(params, h, c, rate):
 )
 def test_newton_coordinate_matches_scipy(h, c, rate, start):
     with jax.enable_x64(True):
-        mu, s, value = newton_coordinate(
-            jnp.float64(start[0]), jnp.float64(start[1]), h, c, rate, 40
+        mu, s, value = _newton(
+            jnp.float64(start[0]),
+            jnp.float64(start[1]),
+            jnp.float64(h),
+            jnp.float64(c),
+            jnp.float64(rate),
         )
     reference = optimize.minimize(
         numpy_objective,
@@ -65,12 +71,15 @@ def synthetic_regression(seed, n=150, p=60, support=(3, 17, 41), noise=0.5):
     return x, y, theta
 
 
-def cold_fit(x, y, noise, max_sweeps, tolerance):
+_fit = jax.jit(fit, static_argnames=("max_sweeps", "newton_steps"))
+
+
+def cold_fit(x, y, noise, tolerance, max_sweeps=40):
     p = x.shape[1]
     hyper = Hyperparameters(
         slab_rate=jnp.float32(1.0), prior_log_odds=jnp.log(1.0 / p**1.001)
     )
-    return fit(
+    return _fit(
         jnp.asarray(x.T, jnp.float32),
         jnp.asarray(y, jnp.float32),
         jnp.ones(x.shape[0]),
@@ -79,19 +88,21 @@ def cold_fit(x, y, noise, max_sweeps, tolerance):
         jnp.zeros(p),
         jnp.float32(noise),
         hyper,
-        max_sweeps,
-        tolerance,
-        8,
+        max_sweeps=max_sweeps,
+        tolerance=jnp.float32(tolerance),
+        newton_steps=8,
     )
 
 
 def test_elbo_never_decreases_and_support_is_recovered():
     x, y, theta = synthetic_regression(0)
-    mean, std, inclusion, info = cold_fit(x, y, 0.5, 15, 0.0)
-    trace = np.asarray(info.elbo_per_sweep, np.float64)
-    assert int(info.num_sweeps) == 15 and np.all(np.isfinite(trace))
-    # float32 ELBO of magnitude ~1e3: allow rounding of a few ulps per term.
-    assert np.all(np.diff(trace) >= -1e-3 * np.abs(trace[1:]).max() * 1e-2), trace
+    mean, std, inclusion, info = cold_fit(x, y, 0.5, 0.0)
+    # tolerance 0: sweeps run until the entropies stop changing in float32.
+    num_sweeps = int(info.num_sweeps)
+    trace = np.asarray(info.elbo_per_sweep, np.float64)[:num_sweeps]
+    assert num_sweeps >= 5 and np.all(np.isfinite(trace))
+    # float32 ELBO of magnitude ~1e2-1e3: allow rounding of 1e-5 relative.
+    assert np.all(np.diff(trace) >= -1e-5 * np.abs(trace[1:]).max()), trace
     truth = theta != 0
     inclusion = np.asarray(inclusion)
     assert np.all(inclusion[truth] > 0.99), inclusion[truth]
@@ -103,8 +114,8 @@ def test_elbo_never_decreases_and_support_is_recovered():
 
 def test_fit_stops_at_the_entropy_tolerance():
     x, y, _ = synthetic_regression(1)
-    _, _, _, info = cold_fit(x, y, 0.5, 200, 1e-4)
-    assert 1 < int(info.num_sweeps) < 200
+    _, _, _, info = cold_fit(x, y, 0.5, 1e-4)
+    assert 1 < int(info.num_sweeps) < 40
     assert float(info.entropy_change) <= 1e-4
 
 
