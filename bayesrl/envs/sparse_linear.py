@@ -27,6 +27,7 @@ scaled to unit Euclidean norm (as the Showdown's sparse linear sampler).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -55,6 +56,19 @@ class SparseLinearParams:
     theta: Array
     noise_std: Array
     correlation: Array
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _sparse_rows(key: PRNGKey, rows: int, dim: int, sparsity: int) -> Array:
+    """``[rows, dim]``: ``sparsity`` uniform random coordinates per row (the
+    ``sparsity`` smallest of ``dim`` uniforms index a uniform random subset),
+    ``N(0, 1)`` values scaled to unit row norm."""
+    key_support, key_values = jax.random.split(key)
+    ranks = jnp.argsort(jax.random.uniform(key_support, (rows, dim)), axis=-1)
+    support = ranks[:, :sparsity]
+    values = jax.random.normal(key_values, (rows, sparsity))
+    values = values / jnp.linalg.norm(values, axis=-1, keepdims=True)
+    return jnp.zeros((rows, dim)).at[jnp.arange(rows)[:, None], support].set(values)
 
 
 class SparseLinearBandit(environment.Environment):
@@ -130,17 +144,8 @@ class SparseLinearBandit(environment.Environment):
         """Random sparse ``theta`` (module docstring); jittable and vmappable."""
         if is_concrete(correlation) and not 0.0 <= float(correlation) < 1.0:
             raise ValueError(f"correlation must be in [0, 1), got {correlation!r}")
-        rows = 1 if shared else self._num_arms
-        key_support, key_values = jax.random.split(key)
-        # The `sparsity` smallest of dim uniforms index a uniform random subset.
-        ranks = jnp.argsort(jax.random.uniform(key_support, (rows, self._dim)), axis=-1)
-        support = ranks[:, : self._sparsity]
-        values = jax.random.normal(key_values, (rows, self._sparsity))
-        values = values / jnp.linalg.norm(values, axis=-1, keepdims=True)
-        theta = (
-            jnp.zeros((rows, self._dim))
-            .at[jnp.arange(rows)[:, None], support]
-            .set(values)
+        theta = _sparse_rows(
+            key, 1 if shared else self._num_arms, self._dim, self._sparsity
         )
         theta = jnp.broadcast_to(theta, (self._num_arms, self._dim))
         return SparseLinearParams(
