@@ -156,9 +156,15 @@ def sparse_thompson_sampling(
             return belief_state, (info.elbo, info.num_sweeps)
 
         safe_rewards = jnp.where(valid & jnp.isfinite(rewards), rewards, 0.0)
-        belief_state, (elbos, sweeps) = jax.lax.scan(
-            add, state.belief, (arms, safe_rewards, valid)
-        )
+        if arms.shape[0] == 1:  # the usual one-pull round: no scan to trace
+            belief_state, (elbo, sweeps) = add(
+                state.belief, (arms[0], safe_rewards[0], valid[0])
+            )
+            elbos, sweeps = elbo[None], sweeps[None]
+        else:
+            belief_state, (elbos, sweeps) = jax.lax.scan(
+                add, state.belief, (arms, safe_rewards, valid)
+            )
         new_state = SparseThompsonState(
             belief_state, state.num_rounds + jnp.where(rejected, 0, 1)
         )

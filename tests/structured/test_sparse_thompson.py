@@ -180,7 +180,7 @@ def test_sparse_env_parameters_and_regret(key):
     assert theta.shape == (5, 30)
     np.testing.assert_array_equal((theta != 0).sum(1), 4)
     np.testing.assert_allclose(np.linalg.norm(theta, axis=1), 1.0, rtol=1e-5)
-    shared = jax.jit(env.sample_params, static_argnames="shared")(key, shared=True)
+    shared = env.sample_params(key, shared=True)
     assert np.all(np.asarray(shared.theta) == np.asarray(shared.theta)[0])
     params = params.replace(noise_std=jnp.float32(0.0))
     obs, state = jax.jit(env.reset)(key, params)
