@@ -210,10 +210,14 @@ def _cumulative_regret(agent, num_steps=40, num_seeds=10):
 
 
 def _assert_less(regret_a, regret_b):
-    """Upper end of a 99% normal interval of the paired difference below 0."""
+    """Upper end of a 99% Student-t interval of the paired difference of
+    per-seed regrets below 0."""
     difference = regret_a - regret_b
-    upper = difference.mean() + 2.58 * difference.std(ddof=1) / np.sqrt(difference.size)
-    assert upper < 0, (regret_a.mean(), regret_b.mean())
+    quantile = stats.t.ppf(0.995, difference.size - 1)
+    upper = difference.mean() + quantile * difference.std(ddof=1) / np.sqrt(
+        difference.size
+    )
+    assert upper < 0, (regret_a.mean(), regret_b.mean(), upper)
 
 
 def test_irgp_ucb_beats_uniform_on_gp_sample_paths():
