@@ -27,7 +27,8 @@ def upper_confidence_agent(
         belief: a :func:`~bayesrl.beliefs.gaussian_process_candidates` belief.
         beta_fn: ``(key, round_index) -> beta``; ``round_index`` counts the
             weighted observations so far plus one (``t`` in the GP-UCB papers).
-        config: the factory's JSON-friendly keyword arguments.
+        config: the rule's JSON-friendly keyword arguments (the belief's are
+            added).
         deterministic: True when ``beta_fn`` ignores its key (propensity 1);
             otherwise the propensity is reported as NaN (not computed).
     """
@@ -45,9 +46,12 @@ def upper_confidence_agent(
         )
         return arm, info
 
+    # The factory's own keyword arguments (the GP prior and noise, then the
+    # rule's), so that a saved file rebuilds the same agent.
+    prior = {k: v for k, v in belief.config.items() if k != "discount"}
     spec = AgentSpec(
         factory,
-        dict(config, belief=dict(name=belief.name, config=belief.config)),
+        dict(prior, **config),
         belief.num_arms,
         1,
         belief.reward_range,
