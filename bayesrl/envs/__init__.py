@@ -11,6 +11,14 @@ from bayesrl.envs.bandits import (
     heteroscedastic_params,
     sutton_barto_params,
 )
+from bayesrl.envs.bo_functions import (
+    CandidateSetBandit,
+    CandidateSetParams,
+    ackley_instance,
+    branin_instance,
+    gp_sample_path_params,
+    hartmann6_instance,
+)
 from bayesrl.envs.classification import (
     ClassificationBandit,
     ClassificationParams,
@@ -34,6 +42,11 @@ from bayesrl.envs.prompt_simulator import (
     PromptSimulatorParams,
     PromptSimulatorState,
 )
+from bayesrl.envs.sparse_linear import (
+    SparseLinearBandit,
+    SparseLinearParams,
+    SparseLinearState,
+)
 from bayesrl.envs.tabular import (
     DeepSea,
     DeepSeaParams,
@@ -47,6 +60,15 @@ from bayesrl.envs.tabular import (
 from bayesrl.envs.wheel import WheelBandit, WheelParams, WheelState
 
 __all__ = [
+    "ackley_instance",
+    "branin_instance",
+    "CandidateSetBandit",
+    "CandidateSetParams",
+    "gp_sample_path_params",
+    "hartmann6_instance",
+    "SparseLinearBandit",
+    "SparseLinearParams",
+    "SparseLinearState",
     "BanditState",
     "BernoulliBandit",
     "BernoulliBanditParams",
