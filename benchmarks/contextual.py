@@ -18,6 +18,10 @@ Prints and writes (``benchmarks/results/contextual.json`` and
    ``benchmarks/peers/numpy_linear_thompson.py`` timed in the same process, and
    regret parity read off the same runs (same instance, 95% intervals);
    MABWiser's LinTS (one bandit at a time, its documented use) when installed.
+4. **Sparse TS vs LinTS** at d in {100, 1000}, s = 5, and **IRGP-UCB vs
+   GP-UCB vs GP-TS** (simple and cumulative regret) on GP sample paths and
+   Bayesian-optimisation functions: ``benchmarks/contextual_structured.py``,
+   also runnable alone.
 
 The default run is sized for about three minutes on 2 CPU cores (most of it is
 compilation): T = 500 for the regret tables, the wine and iris data sets only,
@@ -41,6 +45,7 @@ import bayesrl
 from bayesrl import bandits, envs
 from bayesrl.eval import mean_interval
 from benchmarks._common import best_of, machine
+from benchmarks.contextual_structured import gp_section, sparse_section
 from benchmarks.peers import numpy_linear_thompson
 
 RESULTS = Path(__file__).parent / "results"
@@ -391,6 +396,8 @@ def main(argv=None):
     results["regret"], curves = regret_section(args.full)
     results["wheel"] = wheel_section(args.full)
     results["throughput"] = throughput_section(args.full, args.repeats)
+    results["sparse"] = sparse_section(args.full)
+    results["gp"] = gp_section(args.full)
     results["wall_time_s"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "_full" if args.full else ""

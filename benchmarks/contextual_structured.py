@@ -37,7 +37,7 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, envs
 from bayesrl.eval import mean_interval
-from benchmarks.bandits import machine
+from benchmarks._common import machine
 
 RESULTS = Path(__file__).parent / "results"
 SPARSE_NUM_ARMS = 5
