@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from bayesrl._checks import check_positive
 from bayesrl.bandits._linear_agent import make_linear_agent
 from bayesrl.bandits._rules import choose, index_policy_info
 from bayesrl.base import Agent, BanditObs
 from bayesrl.beliefs._common import config_value
-from bayesrl.beliefs._linear import check_positive_scalar
 from bayesrl.beliefs.linear_gaussian import linear_gaussian
 
 
@@ -42,8 +42,8 @@ def lin_ucb(
         layout: ``"disjoint"`` (context ``[d]``) or ``"shared"`` (``[K, d]``).
         discount: time discount in (0, 1] of the statistics.
     """
-    check_positive_scalar("alpha", alpha)
-    check_positive_scalar("ridge", ridge)
+    check_positive("alpha", alpha)
+    check_positive("ridge", ridge)
     belief = linear_gaussian(
         num_arms,
         dim,

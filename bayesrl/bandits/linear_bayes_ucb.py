@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from bayesrl._checks import check_positive
 from bayesrl.bandits._linear_agent import make_linear_agent
 from bayesrl.bandits._rules import choose, index_policy_info
 from bayesrl.bandits.linear_thompson import linear_belief
 from bayesrl.base import Agent, BanditObs
 from bayesrl.beliefs._common import config_value, is_concrete
-from bayesrl.beliefs._linear import check_positive_scalar
 
 
 def linear_bayes_ucb(
@@ -51,7 +51,7 @@ def linear_bayes_ucb(
         discount: time discount in (0, 1].
     """
     if horizon is not None:
-        check_positive_scalar("horizon", horizon)
+        check_positive("horizon", horizon)
     if is_concrete(c) and not float(c) >= 0:
         raise ValueError(f"c must be >= 0, got {c!r}")
     belief = linear_belief(

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from bayesrl._checks import check_positive
 from bayesrl.bandits._linear_agent import make_linear_agent
 from bayesrl.bandits._rules import epsilon_greedy_choice
 from bayesrl.base import Agent, BanditObs
 from bayesrl.beliefs._common import config_value, is_concrete
-from bayesrl.beliefs._linear import check_positive_scalar
 from bayesrl.beliefs.linear_gaussian import linear_gaussian
 
 
@@ -41,7 +41,7 @@ def linear_epsilon_greedy(
     """
     if is_concrete(epsilon) and not 0.0 <= float(epsilon) <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
-    check_positive_scalar("ridge", ridge)
+    check_positive("ridge", ridge)
     belief = linear_gaussian(
         num_arms, dim, noise_std=1.0, prior_scale=ridge**-0.5, layout=layout
     )

@@ -118,15 +118,6 @@ def check_sizes(num_arms, dim, layout) -> None:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
 
-def check_positive_scalar(name: str, value) -> None:
-    """Refuse a concrete scalar that is not finite and > 0 (a singular prior)."""
-    if not is_concrete(value):
-        return
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim != 0 or not np.isfinite(array) or array <= 0:
-        raise ValueError(f"{name} must be a finite scalar > 0, got {value!r}")
-
-
 def check_prior_mean(prior_mean, dim: int) -> None:
     if not is_concrete(prior_mean):
         return

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl import random as fast_random
+from bayesrl._checks import check_positive
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     check_discount,
@@ -213,14 +214,6 @@ def check_candidates(candidates) -> np.ndarray:
     return array
 
 
-def _check_positive_scalar(name: str, value) -> None:
-    if not is_concrete(value):
-        return
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim != 0 or not np.isfinite(array) or array <= 0:
-        raise ValueError(f"{name} must be a finite scalar > 0, got {value!r}")
-
-
 def gaussian_process_candidates(
     candidates,
     kernel: str = "rbf",
@@ -249,9 +242,9 @@ def gaussian_process_candidates(
     points = check_candidates(candidates)
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    _check_positive_scalar("lengthscale", lengthscale)
-    _check_positive_scalar("signal_std", signal_std)
-    _check_positive_scalar("noise_std", noise_std)
+    check_positive("lengthscale", lengthscale)
+    check_positive("signal_std", signal_std)
+    check_positive("noise_std", noise_std)
     check_discount("discount", discount)
     dtype = jnp.result_type(float)
     points_jax = jnp.asarray(points, dtype)

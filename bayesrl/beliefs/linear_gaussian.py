@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl import random as fast_random
+from bayesrl._checks import check_positive
 from bayesrl.beliefs import _linear
 from bayesrl.beliefs._common import (
     check_discount,
@@ -211,8 +212,8 @@ def linear_gaussian(
             )
         if not np.all(np.isfinite(array)) or np.any(array <= 0):
             raise ValueError(f"noise_std must be finite and > 0, got {noise_std!r}")
-    _linear.check_positive_scalar("prior_scale", prior_scale)
-    _linear.check_positive_scalar("inflation", inflation)
+    check_positive("prior_scale", prior_scale)
+    check_positive("inflation", inflation)
     _linear.check_prior_mean(prior_mean, dim)
     check_discount("discount", discount)
 

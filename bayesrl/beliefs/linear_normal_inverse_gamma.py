@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl import random as fast_random
+from bayesrl._checks import check_positive
 from bayesrl.beliefs import _linear
 from bayesrl.beliefs._common import (
     all_at_least_one,
@@ -245,7 +246,7 @@ def linear_normal_inverse_gamma(
         ("noise_rate", noise_rate),
         ("inflation", inflation),
     ):
-        _linear.check_positive_scalar(name, value)
+        check_positive(name, value)
     _linear.check_prior_mean(prior_mean, dim)
     check_discount("discount", discount)
     shapes_at_least_one = all_at_least_one(noise_shape)

@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl import random as fast_random
-from bayesrl._checks import is_concrete
+from bayesrl._checks import check_positive, is_concrete
 from bayesrl.types import Array, PRNGKey
 
 # log(sqrt(pi) / sqrt(2)) + 1/2: the constant of the inclusion logit (step 3).
@@ -445,14 +445,6 @@ def _check_int(name: str, value, low: int) -> None:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
-def _check_positive(name: str, value) -> None:
-    if value is None or not is_concrete(value):
-        return
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim != 0 or not np.isfinite(array) or array <= 0:
-        raise ValueError(f"{name} must be a finite scalar > 0, got {value!r}")
-
-
 def spike_and_slab_linear(
     dim: int,
     num_groups: int = 1,
@@ -494,7 +486,8 @@ def spike_and_slab_linear(
         ("prior_a", prior_a),
         ("prior_b", prior_b),
     ):
-        _check_positive(name, value)
+        if value is not None:
+            check_positive(name, value)
     if is_concrete(tolerance) and not float(tolerance) >= 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
     dtype = jnp.result_type(float)

@@ -34,6 +34,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from bayesrl import random as fast_random
+from bayesrl._checks import check_positive
 from bayesrl.envs.factored import FactoredMDP
 from bayesrl.psrl import validation
 from bayesrl.psrl.parent_sets import (
@@ -92,7 +93,7 @@ def cpsrl(
     validation.check_parent_lists(
         "known_parents", known_parents, num_outputs, num_inputs, max_parents
     )
-    validation.check_alpha("prior_alpha", prior_alpha)
+    check_positive("prior_alpha", prior_alpha)
     reward = validation.resolve_reward(env, reward)
     termination = validation.resolve_termination(env, termination)
     subsets = subsets_up_to(num_inputs, max_parents)

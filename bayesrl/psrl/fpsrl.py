@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bayesrl._checks import check_positive
 from bayesrl.envs.factored import FactoredMDP
 from bayesrl.psrl import validation
 from bayesrl.psrl.parent_sets import (
@@ -56,7 +57,7 @@ def fpsrl(
     validation.check_parent_lists(
         "parents", parents, num_outputs, num_inputs, num_inputs
     )
-    validation.check_alpha("prior_alpha", prior_alpha)
+    check_positive("prior_alpha", prior_alpha)
     reward = validation.resolve_reward(env, reward)
     termination = validation.resolve_termination(env, termination)
     parents = np.asarray(parents)

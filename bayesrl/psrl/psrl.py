@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bayesrl._checks import check_positive
 from bayesrl.envs.tabular import TabularMDP
 from bayesrl.psrl import validation
 from bayesrl.psrl.parent_sets import (
@@ -58,7 +59,7 @@ def psrl(
     num_states, num_actions = env.num_states, env.num_actions
     if prior_alpha is None:
         prior_alpha = 1.0 / num_states
-    validation.check_alpha("prior_alpha", prior_alpha)
+    check_positive("prior_alpha", prior_alpha)
     reward = validation.resolve_reward(env, reward)
     termination = validation.resolve_termination(env, termination)
     validation.check_memory(1, 1, num_states * num_actions, num_states)

@@ -25,13 +25,6 @@ def check_env(env: Any, *, factored: bool) -> None:
         raise ValueError(f"env must be a {kind.__name__}, got {type(env).__name__}")
 
 
-def check_alpha(name: str, alpha: Any) -> None:
-    if is_concrete(alpha):
-        value = np.asarray(alpha, np.float64)
-        if value.shape != () or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a finite scalar > 0, got {alpha!r}")
-
-
 def resolve_reward(env: TabularMDP, reward: Any):
     """None (learn the reward) or a ``float32[S, A]`` known reward table."""
     if reward is None:
