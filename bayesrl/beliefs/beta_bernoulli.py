@@ -218,7 +218,7 @@ def decay_towards_prior(
 def sample(
     key: PRNGKey,
     state: BetaBernoulliState,
-    num_candidates: int = 2,
+    num_candidates: int = 1,
     shapes_at_least_one: bool = False,
 ) -> Array:
     """One draw ``theta_k ~ Beta(alpha_k, beta_k)`` per arm (fast exact sampler)."""
@@ -271,7 +271,7 @@ def beta_bernoulli(
     discount=1.0,
     visit_discount=1.0,
     window: int | None = None,
-    num_candidates: int = 2,
+    num_candidates: int = 1,
 ) -> Belief:
     """Beta-Bernoulli belief over ``num_arms`` arms.
 
