@@ -20,8 +20,8 @@ sampler *is* the inner loop. Two things make ``jax.random`` slow there on CPU:
    a fixed number of Marsaglia-Tsang candidates for every lane at once, keeps
    the first accepted one with a branch-free select, and only then runs an
    exact fallback loop for the lanes (at most 5% with one candidate, 0.25%
-   with two) whose candidates were all rejected; each fallback round redraws one rejected
-   lane per block of 16, so it costs a small fraction of a full-width draw.
+   with two) whose candidates were all rejected; each fallback round redraws
+   one rejected lane per block of 16, a small fraction of a full-width draw.
    The law is exactly Gamma: the fallback keeps drawing independent
    candidates until acceptance, as plain rejection sampling would.
 3. **Short minor axes under vmap.** Thompson sampling vmaps a ``[K]`` draw
