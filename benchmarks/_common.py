@@ -8,6 +8,8 @@ import time
 
 import jax
 
+import bayesrl
+
 
 def machine() -> dict:
     """Where the numbers come from (results are only comparable on one machine)."""
@@ -20,6 +22,15 @@ def machine() -> dict:
         jax=jax.__version__,
         devices=[str(d) for d in jax.devices()],
         load_average_at_start=load,
+    )
+
+
+def machine_header(record: dict) -> str:
+    """One line naming the version, machine and load a run started on."""
+    return (
+        f"bayesrl {bayesrl.__version__} on {record['platform']}, "
+        f"{record['cpu_count']} CPUs, devices {record['devices']}, "
+        f"load average {record['load_average_at_start']}"
     )
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, beliefs, envs
 from bayesrl.eval import bootstrap_interval, lai_robbins_constant, mean_interval
-from benchmarks._common import best_of, machine
+from benchmarks._common import best_of, machine, machine_header
 from benchmarks.peers import numpy_bandits
 
 RESULTS = Path(__file__).parent / "results"
@@ -442,12 +442,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.perf_counter()
     results = dict(machine=machine(), mode="full" if args.full else "default")
-    print(
-        f"bayesrl {bayesrl.__version__} on {results['machine']['platform']}, "
-        f"{results['machine']['cpu_count']} CPUs, "
-        f"devices {results['machine']['devices']}, "
-        f"load average {results['machine']['load_average_at_start']}"
-    )
+    print(machine_header(results["machine"]))
     curves = {}
     if not args.skip_regret:
         results["regret"], plots = regret_table(args.full)

@@ -44,7 +44,7 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, envs
 from bayesrl.eval import mean_interval
-from benchmarks._common import best_of, machine
+from benchmarks._common import best_of, machine, machine_header
 from benchmarks.contextual_structured import gp_section, sparse_section
 from benchmarks.peers import numpy_linear_thompson
 
@@ -387,12 +387,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.perf_counter()
     results = dict(machine=machine(), mode="full" if args.full else "default")
-    print(
-        f"bayesrl {bayesrl.__version__} on {results['machine']['platform']}, "
-        f"{results['machine']['cpu_count']} CPUs, devices "
-        f"{results['machine']['devices']}, load average "
-        f"{results['machine']['load_average_at_start']}"
-    )
+    print(machine_header(results["machine"]))
     results["regret"], curves = regret_section(args.full)
     results["wheel"] = wheel_section(args.full)
     results["throughput"] = throughput_section(args.full, args.repeats)

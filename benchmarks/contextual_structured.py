@@ -37,7 +37,7 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, envs
 from bayesrl.eval import mean_interval
-from benchmarks._common import machine
+from benchmarks._common import machine, machine_header
 
 RESULTS = Path(__file__).parent / "results"
 SPARSE_NUM_ARMS = 5
@@ -265,11 +265,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.perf_counter()
     results = dict(machine=machine(), mode="full" if args.full else "default")
-    print(
-        f"bayesrl {bayesrl.__version__}, {results['machine']['cpu_count']} CPUs, "
-        f"devices {results['machine']['devices']}, "
-        f"load average {results['machine']['load_average_at_start']}"
-    )
+    print(machine_header(results["machine"]))
     print("sparse linear TS vs linear TS (cumulative regret, 95% intervals):")
     results["sparse"] = sparse_section(args.full)
     print("GP bandits (cumulative and simple regret, 95% intervals):")

@@ -43,12 +43,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import bayesrl
 from bayesrl.envs.prompt_simulator import PromptSimulator
 from bayesrl.eval import mean_interval
 from bayesrl.prompts import PromptSelector, mopps
 from bayesrl.prompts.simulate import rollouts_to_target, simulate, steps_to_target
-from benchmarks._common import machine
+from benchmarks._common import machine, machine_header
 
 RESULTS = Path(__file__).parent / "results"
 NUM_PROMPTS, NUM_TEST, BATCH, ROLLOUTS, STEPS = 20_000, 5_000, 256, 8, 300
@@ -371,12 +370,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.perf_counter()
     results = dict(machine=machine(), mode="full" if args.full else "default")
-    print(
-        f"bayesrl {bayesrl.__version__} on {results['machine']['platform']}, "
-        f"{results['machine']['cpu_count']} CPUs, devices "
-        f"{results['machine']['devices']}, load average "
-        f"{results['machine']['load_average_at_start']}"
-    )
+    print(machine_header(results["machine"]))
     curves = {}
     if not args.skip_simulator:
         results["simulator"] = []
