@@ -259,10 +259,10 @@ def test_irgp_ucb_beats_gp_ucb_slow():
     _assert_less(irgp, gp_ucb)
 
 
-@pytest.mark.parametrize("name", ["gp_ucb", "irgp_ucb"])
+@pytest.mark.parametrize("name", ["gp_thompson_sampling", "gp_ucb", "irgp_ucb"])
 def test_facade_save_load_round_trip(name, tmp_path):
-    """GP-TS saves as ``thompson_sampling`` over the GP belief (covered by the
-    facade's own tests); the UCB rules save their own keyword arguments."""
+    """GP-TS saves as ``thompson_sampling`` over the GP belief; the UCB rules
+    save their own keyword arguments. A loaded bandit continues exactly."""
     agent = AGENTS[name](np.linspace(0, 1, 8), lengthscale=0.3, noise_std=0.2)
     original = bayesrl.Bandit(agent, seed=3)
     original.update([2, 5], [0.4, -0.1])
