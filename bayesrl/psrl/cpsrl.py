@@ -58,6 +58,7 @@ def cpsrl(
     *,
     size_penalty: float = 0.5,
     termination: Any = None,
+    forbidden_parents: Any = None,
 ) -> EpisodicAgent:
     """C-PSRL on ``env`` with known parents ``G0`` and degree bound ``Z``.
 
@@ -75,6 +76,10 @@ def cpsrl(
             a known ``[S, A]`` table.
         size_penalty: ``kappa`` in (0, 1] for ``"size_penalised"``.
         termination: known ``[S, A]`` termination; None takes the env's rules.
+        forbidden_parents: int ``[d_Y, K']`` inputs known *not* to be parents of
+            each next-state factor, padded with -1 (may be traced), or None. A
+            bayesrl extension (the paper uses no forbidden-edge knowledge): the
+            parent-set posterior puts no mass on sets containing them.
     """
     validation.check_env(env, factored=True)
     num_outputs, num_inputs = len(env.state_sizes), len(env.input_sizes)
@@ -93,6 +98,13 @@ def cpsrl(
     validation.check_parent_lists(
         "known_parents", known_parents, num_outputs, num_inputs, max_parents
     )
+    forbidden = None
+    if forbidden_parents is not None:
+        validation.check_parent_lists(
+            "forbidden_parents", forbidden_parents, num_outputs, num_inputs, num_inputs
+        )
+        validation.check_disjoint_parents(known_parents, forbidden_parents)
+        forbidden = parents_to_mask(forbidden_parents, num_inputs)
     check_positive("prior_alpha", prior_alpha)
     reward = validation.resolve_reward(env, reward)
     termination = validation.resolve_termination(env, termination)
@@ -118,6 +130,7 @@ def cpsrl(
         reward=reward,
         reward_range=env.reward_range,
         termination=termination,
+        forbidden=forbidden,
     )
 
 

@@ -139,14 +139,24 @@ def parents_to_mask(parents: Array, num_inputs: int) -> Array:
     return jnp.any(hits & (parents[..., None] >= 0), axis=-2)
 
 
-def candidate_mask(tables: ParentSetTables, known: Array, max_parents: Any) -> Array:
-    """``valid[j, m] = (z_j^0 ⊆ z_m) and |z_m| <= Z``: ``bool[d_Y, M]``.
+def candidate_mask(
+    tables: ParentSetTables,
+    known: Array,
+    max_parents: Any,
+    forbidden: Array | None = None,
+) -> Array:
+    """``valid[j, m] = (z_j^0 ⊆ z_m) and not (z_m ∩ F_j) and |z_m| <= Z``:
+    ``bool[d_Y, M]``.
 
-    ``known`` (``bool[d_Y, d_X]``) and ``max_parents`` may be traced.
+    ``known`` and ``forbidden`` (``bool[d_Y, d_X]``, None = nothing forbidden)
+    and ``max_parents`` may be traced.
     """
     members = jnp.asarray(tables.members)
     contains_known = jnp.all(members | ~known[:, None, :], axis=-1)
-    return contains_known & (members.sum(-1) <= max_parents)
+    valid = contains_known & (members.sum(-1) <= max_parents)
+    if forbidden is not None:
+        valid = valid & ~jnp.any(members & forbidden[:, None, :], axis=-1)
+    return valid
 
 
 def log_hyperprior(
@@ -155,13 +165,15 @@ def log_hyperprior(
     max_parents: Any,
     hyperprior: str,
     size_penalty: Any,
+    forbidden: Array | None = None,
 ) -> Array:
     """``log P0_j(z)`` up to a per-node constant: ``float32[d_Y, M]``.
 
     * ``"uniform"``: uniform on ``Z_j`` (the paper's unstated default).
     * ``"size_penalised"``: ``∝ size_penalty ** (|z| - eta_j)``.
     * ``"size_uniform"``: ``∝ 1 / [(Z - eta_j + 1) C(d_X - eta_j, |z| - eta_j)]``,
-      uniform over sizes, then uniform within a size.
+      uniform over sizes, then uniform within a size; ``d_X`` counts only
+      the inputs that are not forbidden (``forbidden``, ``bool[d_Y, d_X]``).
     """
     members = jnp.asarray(tables.members)
     size = members.sum(-1).astype(jnp.float32)
@@ -170,7 +182,10 @@ def log_hyperprior(
         return jnp.zeros(size.shape, jnp.float32)
     if hyperprior == "size_penalised":
         return (size - eta) * jnp.log(jnp.asarray(size_penalty, jnp.float32))
-    free = members.shape[-1] - eta
+    allowed = members.shape[-1]
+    if forbidden is not None:
+        allowed = allowed - forbidden.sum(-1, keepdims=True).astype(jnp.float32)
+    free = allowed - eta
     extra = jnp.maximum(size - eta, 0.0)
     log_binomial = (
         jax.lax.lgamma(free + 1.0)
@@ -388,6 +403,7 @@ def make_posterior_sampling_agent(
     reward: Array | None,
     reward_range: tuple[float, float],
     termination: Array,
+    forbidden: Array | None = None,
 ) -> EpisodicAgent:
     """The posterior-sampling agent over ``tables`` (see the module docstring).
 
@@ -404,13 +420,17 @@ def make_posterior_sampling_agent(
             Bernoulli updates, conjugate for rewards in {low, high}).
         reward_range: ``(low, high)``.
         termination: ``float32[S, A]`` known termination indicator.
+        forbidden: ``bool[d_Y, d_X]`` inputs that are never parents (may be
+            traced), or None.
     """
     num_states, num_actions = tables.inputs.shape[:2]
     num_outputs = len(tables.output_sizes)
     width = tables.parents.shape[-1]
     low, high = reward_range
-    valid = candidate_mask(tables, known, max_parents)
-    log_prior = log_hyperprior(tables, known, max_parents, hyperprior, size_penalty)
+    valid = candidate_mask(tables, known, max_parents, forbidden)
+    log_prior = log_hyperprior(
+        tables, known, max_parents, hyperprior, size_penalty, forbidden
+    )
     known_reward = None if reward is None else jnp.asarray(reward, jnp.float32)
     termination = jnp.asarray(termination, jnp.float32)
 

@@ -81,6 +81,23 @@ def check_parent_lists(
             )
 
 
+def check_disjoint_parents(known_parents: Any, forbidden_parents: Any) -> None:
+    """Refuse a factor listed both as a known and as a forbidden parent of one
+    node (checked when both are concrete)."""
+    if not (is_concrete(known_parents) and is_concrete(forbidden_parents)):
+        return
+    known, forbidden = np.asarray(known_parents), np.asarray(forbidden_parents)
+    for j, (row_known, row_forbidden) in enumerate(zip(known, forbidden, strict=True)):
+        both = set(row_known[row_known >= 0].tolist()) & set(
+            row_forbidden[row_forbidden >= 0].tolist()
+        )
+        if both:
+            raise ValueError(
+                f"factors {sorted(both)} are both known and forbidden parents of "
+                f"next-state factor {j}"
+            )
+
+
 def check_memory(
     num_outputs: int, num_candidates: int, num_configs: int, num_values: int
 ) -> None:

@@ -212,6 +212,30 @@ def test_generic_runner_uses_update_and_replans_each_episode():
     assert metrics.action.shape == (100,)
 
 
+def test_forbidden_parents_confine_the_sampled_graph(instance):
+    """Forbidding every input outside the true parent sets leaves C-PSRL only
+    subsets of the truth to sample (G0 empty, Z = 3)."""
+    env, params = instance
+    true_parents = np.asarray(params.parents)
+    num_inputs = len(env.input_sizes)
+    forbidden = np.full((true_parents.shape[0], num_inputs), -1)
+    for j, row in enumerate(true_parents):
+        outside = [i for i in range(num_inputs) if i not in set(row[row >= 0])]
+        forbidden[j, : len(outside)] = outside
+    agent = cpsrl(
+        env,
+        np.full((true_parents.shape[0], 1), -1),
+        3,
+        reward=params.rewards,
+        forbidden_parents=forbidden,
+    )
+    state, metrics = run_episodes(jax.random.key(3), agent, env, params, 5)
+    assert bool(jnp.all(jnp.isfinite(metrics.regret)))
+    for j, row in enumerate(true_parents):
+        sampled = np.asarray(state.sampled_parents[j])
+        assert set(sampled[sampled >= 0].tolist()) <= set(row[row >= 0].tolist())
+
+
 def test_invalid_inputs_raise_clear_errors(instance):
     env, params = instance
     with pytest.raises(ValueError, match="known_parents"):
@@ -226,6 +250,10 @@ def test_invalid_inputs_raise_clear_errors(instance):
         cpsrl(env, np.full((4, 1), -1), 2, hyperprior="flat")
     with pytest.raises(ValueError, match="prior_alpha"):
         cpsrl(env, np.full((4, 1), -1), 2, prior_alpha=0.0)
+    with pytest.raises(ValueError, match="known and forbidden"):
+        cpsrl(env, np.array([[0, -1]] * 4), 3, forbidden_parents=np.array([[0]] * 4))
+    with pytest.raises(ValueError, match="forbidden_parents"):
+        cpsrl(env, np.full((4, 1), -1), 3, forbidden_parents=np.array([[9]] * 4))
     with pytest.raises(ValueError, match="parents"):
         fpsrl(env, np.array([[0, 0]] * 4))
     with pytest.raises(ValueError, match="reward"):

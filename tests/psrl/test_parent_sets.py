@@ -183,6 +183,51 @@ def test_sampled_parent_sets_respect_g0_and_z_and_match_the_posterior(key):
         assert stats.chi2.sf(statistic, len(merged_obs) - 1) > 0.01
 
 
+def test_forbidden_parents_leave_the_support_and_size_uniform_counts_allowed_inputs(
+    key,
+):
+    """Validity against direct enumeration; under "size_uniform" every
+    achievable size carries the same prior mass (so d_X counts only the inputs
+    that are not forbidden); draws never contain a forbidden input."""
+    env = FactoredMDP((2,) * 4, (2,) * 2, 5, 3)  # d_X = 6
+    tables = _tables(env, 3)
+    known = parents_to_mask(jnp.array([[0, -1], [1, 4], [-1, -1], [2, -1]]), 6)
+    forbidden = parents_to_mask(
+        jnp.array([[1, 5, -1], [0, -1, -1], [0, 1, 2], [-1, -1, -1]]), 6
+    )
+    valid = np.asarray(candidate_mask(tables, known, 3, forbidden))
+    members, known_np, forbidden_np = (
+        tables.members,
+        np.asarray(known),
+        np.asarray(forbidden),
+    )
+    for j in range(4):
+        for m in range(members.shape[1]):
+            z = members[j, m]
+            expected = (
+                bool(np.all(z[known_np[j]]))
+                and not bool(np.any(z & forbidden_np[j]))
+                and z.sum() <= 3
+            )
+            assert valid[j, m] == expected
+    log_prior = np.asarray(
+        log_hyperprior(tables, known, 3, "size_uniform", 1.0, forbidden), np.float64
+    )
+    for j in range(4):
+        sizes = members[j].sum(-1)
+        masses = [
+            np.exp(log_prior[j][valid[j] & (sizes == size)]).sum()
+            for size in np.unique(sizes[valid[j]])
+        ]
+        np.testing.assert_allclose(masses, masses[0], rtol=1e-5)
+    logits = graph_logits(
+        jax.random.normal(key, valid.shape), jnp.asarray(log_prior), jnp.asarray(valid)
+    )
+    draws = np.asarray(jax.random.categorical(key, logits, axis=-1, shape=(10_000, 4)))
+    for j in range(4):
+        assert not np.any(members[j, draws[:, j]] & forbidden_np[j])
+
+
 def test_dirichlet_draws_have_the_posterior_mean_and_variance(key):
     """20,000 draws of Dirichlet(alpha + n) with alpha = 0.5, n = (5, 0, 2)."""
     counts = jnp.zeros((1, 1, 2, 3), jnp.int32).at[0, 0, 0].set(jnp.array([5, 0, 2]))
