@@ -54,28 +54,35 @@ def _regret(agent, env, params, num_steps, num_seeds, seed):
     return np.asarray(metrics.regret).sum(axis=1)
 
 
+def _lmc_and_exact_gibbs(num_arms, dim, beta):
+    """LMC-TS and the exact LinTS of the Gibbs law N(V^-1 b, V^-1 / (2 beta)),
+    V = X'X + I, that LMC-TS targets: unit noise and prior, posterior
+    inflation nu = (2 beta)^-1/2."""
+    lmc = lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25)
+    exact = linear_thompson_sampling(
+        num_arms, dim, noise_std=1.0, prior_scale=1.0, inflation=(2.0 * beta) ** -0.5
+    )
+    return lmc, exact
+
+
+def _uniform_regret_per_round(theta):
+    """Uniform play's expected regret per round, E[max_a m_a - mean_a m_a],
+    by Monte Carlo over 20,000 contexts x ~ N(0, I)."""
+    contexts = jax.random.normal(jax.random.key(9), (20_000, theta.shape[1]))
+    means = contexts @ theta.T
+    return float(jnp.mean(means.max(1) - means.mean(1)))
+
+
 def test_lmc_ts_regret_matches_exact_linear_ts():
     num_arms, dim, beta, num_seeds = 5, 5, 50.0, 8
     env = LinearContextualBandit(num_arms, dim)
     params = env.sample_params(jax.random.key(3))
-    lmc = lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25)
-    exact = linear_thompson_sampling(
-        # The Gibbs law N(V^-1 b, V^-1 / (2 beta)), V = X'X + I, that LMC-TS
-        # targets: unit noise and prior, posterior inflation nu = (2 beta)^-1/2.
-        num_arms,
-        dim,
-        noise_std=1.0,
-        prior_scale=1.0,
-        inflation=(2.0 * beta) ** -0.5,
-    )
+    lmc, exact = _lmc_and_exact_gibbs(num_arms, dim, beta)
     r_lmc = _regret(lmc, env, params, 300, num_seeds, 1)
     r_exact = _regret(exact, env, params, 300, num_seeds, 2)
     se = np.sqrt(r_lmc.var(ddof=1) / num_seeds + r_exact.var(ddof=1) / num_seeds)
     assert abs(r_lmc.mean() - r_exact.mean()) < 3 * se, (r_lmc, r_exact)
-    # Uniform play: expected regret per round E[max_a m_a - mean_a m_a].
-    contexts = jax.random.normal(jax.random.key(9), (20_000, dim))
-    means = contexts @ params.theta.T
-    uniform = 300 * float(jnp.mean(means.max(1) - means.mean(1)))
+    uniform = 300 * _uniform_regret_per_round(params.theta)
     assert r_lmc.mean() < 0.25 * uniform and r_exact.mean() < 0.25 * uniform
 
 
@@ -103,9 +110,7 @@ def test_neural_lmc_ts_learns_and_seeds_differ():
     )
     states, metrics = run_many(jax.random.key(0), agent, env, params, 200, 2)
     regret = np.asarray(metrics.regret)
-    contexts = jax.random.normal(jax.random.key(9), (20_000, dim))
-    means = contexts @ params.theta.T
-    uniform = float(jnp.mean(means.max(1) - means.mean(1)))
+    uniform = _uniform_regret_per_round(params.theta)
     assert regret[:, -100:].mean() < 0.5 * uniform, (regret[:, -100:].mean(), uniform)
     for leaf in jax.tree.leaves(states.params):  # each seed has its own init
         assert not np.allclose(leaf[0], leaf[1])
@@ -116,16 +121,7 @@ def test_lmc_ts_regret_spec_instance():
     num_arms, dim, beta, num_seeds = 50, 20, 50.0, 8
     env = LinearContextualBandit(num_arms, dim)
     params = env.sample_params(jax.random.key(3))
-    lmc = lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25)
-    exact = linear_thompson_sampling(
-        # The Gibbs law N(V^-1 b, V^-1 / (2 beta)), V = X'X + I, that LMC-TS
-        # targets: unit noise and prior, posterior inflation nu = (2 beta)^-1/2.
-        num_arms,
-        dim,
-        noise_std=1.0,
-        prior_scale=1.0,
-        inflation=(2.0 * beta) ** -0.5,
-    )
+    lmc, exact = _lmc_and_exact_gibbs(num_arms, dim, beta)
     r_lmc = _regret(lmc, env, params, 2000, num_seeds, 1)
     r_exact = _regret(exact, env, params, 2000, num_seeds, 2)
     assert abs(r_lmc.mean() - r_exact.mean()) < 0.25 * r_exact.mean()
