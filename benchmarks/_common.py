@@ -1,4 +1,4 @@
-"""Helpers every benchmark shares: the machine record and best-of timing."""
+"""Helpers every benchmark shares: the machine record, best-of timing, plots."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import platform
 import time
 
 import jax
+import numpy as np
 
 import bayesrl
 
@@ -42,3 +43,38 @@ def best_of(fn, repeats):
         result = fn(seed)
         times.append(time.perf_counter() - start)
     return min(times), result
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend, or None (with a
+    message) when the ``plot`` extra is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed (pip install '.[plot]'): no plot written")
+        return None
+    return plt
+
+
+def plot_band(ax, t, mean, half, label):
+    """A mean curve and its shaded interval ``mean +- half``."""
+    ax.plot(t, mean, label=label)
+    ax.fill_between(t, mean - half, mean + half, alpha=0.25)
+
+
+def plot_seed_band(ax, curves, label):
+    """Mean over seeds (axis 0) of ``curves[seed, t]`` with its 95% interval."""
+    mean = curves.mean(axis=0)
+    half = 1.96 * curves.std(axis=0, ddof=1) / np.sqrt(curves.shape[0])
+    plot_band(ax, np.arange(1, mean.size + 1), mean, half, label)
+
+
+def save_figure(plt, fig, path, dpi=120):
+    """Lay out, write and close ``fig``; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

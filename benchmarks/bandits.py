@@ -37,7 +37,14 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, beliefs, envs
 from bayesrl.eval import bootstrap_interval, lai_robbins_constant, mean_interval
-from benchmarks._common import best_of, machine, machine_header
+from benchmarks._common import (
+    best_of,
+    machine,
+    machine_header,
+    plot_seed_band,
+    pyplot,
+    save_figure,
+)
 from benchmarks.peers import numpy_bandits
 
 RESULTS = Path(__file__).parent / "results"
@@ -405,30 +412,18 @@ def slope(full):
 
 
 def plot(curves, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed (pip install '.[plot]'): no plot written")
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, curve in curves.items():
-        mean = curve.mean(axis=0)
-        half = 1.96 * curve.std(axis=0, ddof=1) / np.sqrt(curve.shape[0])
-        t = np.arange(1, mean.size + 1)
-        ax.plot(t, mean, label=name)
-        ax.fill_between(t, mean - half, mean + half, alpha=0.25)
+        plot_seed_band(ax, curve, name)
     ax.set_xscale("log")
     ax.set_xlabel("round t")
     ax.set_ylabel("cumulative pseudo-regret")
     ax.set_title("Standard Bernoulli instance, K=10 (95% intervals over seeds)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path)
 
 
 def main(argv=None):

@@ -44,7 +44,14 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, envs
 from bayesrl.eval import mean_interval
-from benchmarks._common import best_of, machine, machine_header
+from benchmarks._common import (
+    best_of,
+    machine,
+    machine_header,
+    plot_seed_band,
+    pyplot,
+    save_figure,
+)
 from benchmarks.contextual_structured import gp_section, sparse_section
 from benchmarks.peers import numpy_linear_thompson
 
@@ -351,32 +358,20 @@ def throughput_section(full: bool, repeats: int = 1) -> dict:
 
 
 def plot(curves: dict, path: Path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed (pip install '.[plot]'): no plot written")
+    plt = pyplot()
+    if plt is None:
         return None
     fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4.5))
     for ax, (instance, by_agent) in zip(
         np.atleast_1d(axes), curves.items(), strict=True
     ):
         for name, curve in by_agent.items():
-            mean = curve.mean(axis=0)
-            half = 1.96 * curve.std(axis=0, ddof=1) / np.sqrt(curve.shape[0])
-            t = np.arange(1, mean.size + 1)
-            ax.plot(t, mean, label=name)
-            ax.fill_between(t, mean - half, mean + half, alpha=0.25)
+            plot_seed_band(ax, curve, name)
         ax.set_xlabel("round t")
         ax.set_ylabel("cumulative regret")
         ax.set_title(f"{instance} (95% intervals over seeds)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path, dpi=110)
 
 
 def main(argv=None):

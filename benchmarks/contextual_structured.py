@@ -37,7 +37,7 @@ import numpy as np
 import bayesrl
 from bayesrl import bandits, envs
 from bayesrl.eval import mean_interval
-from benchmarks._common import machine, machine_header
+from benchmarks._common import machine, machine_header, plot_band, pyplot, save_figure
 
 RESULTS = Path(__file__).parent / "results"
 SPARSE_NUM_ARMS = 5
@@ -232,13 +232,8 @@ def gp_section(full: bool) -> dict:
 
 
 def plot(sparse_rows: list, path: Path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed (pip install '.[plot]'): no plot written")
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for row in sparse_rows:
@@ -246,16 +241,12 @@ def plot(sparse_rows: list, path: Path):
             continue
         t = np.asarray(row["curve_t"])
         mean, half = np.asarray(row["curve_mean"]), np.asarray(row["curve_ci95"])
-        ax.plot(t, mean, label=f"{row['agent']}, d={row['dim']}")
-        ax.fill_between(t, mean - half, mean + half, alpha=0.25)
+        plot_band(ax, t, mean, half, f"{row['agent']}, d={row['dim']}")
     ax.set_xlabel("round t")
     ax.set_ylabel("cumulative regret")
     ax.set_title("Sparse linear bandit, K=5, s=5 (95% intervals over seeds)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path)
 
 
 def main(argv=None):

@@ -47,7 +47,7 @@ from bayesrl.langevin import (
     preconditioned_langevin,
     sgld,
 )
-from benchmarks._common import machine
+from benchmarks._common import machine, pyplot
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -404,12 +404,8 @@ def ts_section(num_arms, dim, num_steps, num_seeds) -> dict:
 
 
 def plots(results: dict, suffix: str) -> list[str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - matplotlib is optional
+    plt = pyplot()
+    if plt is None:
         return []
     saved = []
     if "nchain" in results:

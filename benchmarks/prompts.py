@@ -47,7 +47,7 @@ from bayesrl.envs.prompt_simulator import PromptSimulator
 from bayesrl.eval import mean_interval
 from bayesrl.prompts import PromptSelector, mopps
 from bayesrl.prompts.simulate import rollouts_to_target, simulate, steps_to_target
-from benchmarks._common import machine, machine_header
+from benchmarks._common import machine, machine_header, pyplot, save_figure
 
 RESULTS = Path(__file__).parent / "results"
 NUM_PROMPTS, NUM_TEST, BATCH, ROLLOUTS, STEPS = 20_000, 5_000, 256, 8, 300
@@ -342,12 +342,8 @@ def timing_table(full: bool) -> dict:
 
 
 def plot(curves, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, (rollouts, accuracy) in curves.items():
@@ -356,10 +352,7 @@ def plot(curves, path):
     ax.set_ylabel("held-out accuracy (mean over seeds)")
     ax.set_title("Prompt selection on the 2PL simulator (sigma_b = 1.5)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path)
 
 
 def main(argv=None):
