@@ -123,7 +123,7 @@ class ContextualBandit(_HostFacade):
         contexts, single = self._check_contexts(contexts)
         rows = contexts.shape[0]
         if available is None:
-            mask = np.broadcast_to(self._all_available, (rows, self.num_arms))
+            mask = np.ones((rows, self.num_arms), dtype=bool)
         else:
             mask = np.asarray(available)
             if mask.ndim == 1:

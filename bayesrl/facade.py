@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,33 @@ FORMAT_NAME = "bayesrl.Bandit"
 SCHEMA_VERSION = 1
 
 
+# Inputs up to this size are checked with Python's min/max/isfinite, which
+# cost a fraction of NumPy's per-call overhead on a handful of items (the
+# one-observation update of a serving loop).
+_SMALL_INPUT = 32
+
+
 def _padded_capacity(size: int) -> int:
     return 1 << max(0, size - 1).bit_length()
+
+
+def _min_max(values: np.ndarray):
+    if values.size <= _SMALL_INPUT:
+        items = values.tolist()
+        return min(items), max(items)
+    return values.min(), values.max()
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    if values.size <= _SMALL_INPUT:
+        return all(map(math.isfinite, values.tolist()))
+    return bool(np.all(np.isfinite(values)))
+
+
+def _pad(values: np.ndarray, capacity: int, fill, dtype) -> np.ndarray:
+    out = np.full((capacity,), fill, dtype)
+    out[: values.size] = values
+    return out
 
 
 class _HostFacade:
@@ -63,7 +89,20 @@ class _HostFacade:
         self.spec: AgentSpec = spec
         key_init, self._key = jax.random.split(jax.random.key(int(seed)))
         self.state = agent.init(key_init)
-        self._all_available = np.ones((spec.num_arms,), dtype=bool)
+        # On the device once, so that the default mask is not copied per call.
+        self._all_available = jnp.ones((spec.num_arms,), dtype=bool)
+
+    # The key is kept as its raw data and implementation name: the jitted
+    # kernels take and return the data, which spares the host the typed-key
+    # wrapper's checks on every call.
+    @property
+    def _key(self):
+        return jax.random.wrap_key_data(self._key_data, impl=self._key_impl)
+
+    @_key.setter
+    def _key(self, key) -> None:
+        self._key_impl = str(jax.random.key_impl(key))
+        self._key_data = jax.random.key_data(key)
 
     @property
     def num_arms(self) -> int:
@@ -91,12 +130,11 @@ class _HostFacade:
         arms, rewards = self._check_arms_and_rewards(arms, rewards)
         weights = self._check_weights(weights, arms.shape)
         capacity = _padded_capacity(arms.size)
-        pad = capacity - arms.size
         dtype = jnp.result_type(float)
         return (
-            np.pad(arms.astype(np.int32), (0, pad), constant_values=-1),
-            np.pad(rewards, (0, pad)).astype(dtype),
-            np.pad(weights, (0, pad)).astype(dtype),
+            _pad(arms, capacity, -1, np.int32),
+            _pad(rewards, capacity, 0.0, dtype),
+            _pad(weights, capacity, 0.0, dtype),
         )
 
     def _check_arms_and_rewards(self, arms, rewards):
@@ -109,18 +147,20 @@ class _HostFacade:
             )
         if not np.issubdtype(arms.dtype, np.integer):
             raise ValueError(f"arms must be integers, got dtype {arms.dtype}")
-        if arms.min() < 0 or arms.max() >= self.num_arms:
+        arm_min, arm_max = _min_max(arms)
+        if arm_min < 0 or arm_max >= self.num_arms:
             raise ValueError(
                 f"arms must be in [0, {self.num_arms}), got values in "
-                f"[{arms.min()}, {arms.max()}]"
+                f"[{arm_min}, {arm_max}]"
             )
-        if not np.all(np.isfinite(rewards)):
+        if not _all_finite(rewards):
             raise ValueError("rewards must be finite (got NaN or inf)")
         low, high = self.spec.reward_range
-        if rewards.min() < low or rewards.max() > high:
+        reward_min, reward_max = _min_max(rewards)
+        if reward_min < low or reward_max > high:
             raise ValueError(
                 f"rewards must lie in [{low}, {high}] for this model, got values in "
-                f"[{rewards.min()}, {rewards.max()}]"
+                f"[{reward_min}, {reward_max}]"
             )
         return arms, rewards
 
@@ -133,7 +173,7 @@ class _HostFacade:
             raise ValueError(
                 f"weights must have the shape of arms {shape}, got {weights.shape}"
             )
-        if not np.all(np.isfinite(weights)) or weights.min() < 0:
+        if not _all_finite(weights) or _min_max(weights)[0] < 0:
             raise ValueError("weights must be finite and >= 0")
         return weights
 
@@ -160,15 +200,13 @@ class _HostFacade:
             state_type=type(self.state).__name__,
             state_fields=list(getattr(self.state, "_fields", [])),
             num_leaves=len(leaves),
-            key_impl=str(jax.random.key_impl(self._key)),
+            key_impl=self._key_impl,
         )
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("header.json", json.dumps(header, indent=2))
             for index, leaf in enumerate(leaves):
                 archive.writestr(f"state/{index}.npy", _npy_bytes(np.asarray(leaf)))
-            archive.writestr(
-                "key.npy", _npy_bytes(np.asarray(jax.random.key_data(self._key)))
-            )
+            archive.writestr("key.npy", _npy_bytes(np.asarray(self._key_data)))
 
     @classmethod
     def load(cls, path: str | Path):
@@ -228,24 +266,31 @@ class Bandit(_HostFacade):
 
     def __init__(self, agent: Agent, seed: int = 0):
         super().__init__(agent, seed)
-        self._select_fn = jax.jit(self._select_impl)
+        self._select_fn = jax.jit(self._select_impl, static_argnames="key_impl")
         self._update_fn = jax.jit(self._update_impl)
-        self._update_select_fn = jax.jit(self._update_and_select_impl)
+        self._update_select_fn = jax.jit(
+            self._update_and_select_impl, static_argnames="key_impl"
+        )
 
     # -- pure kernels (jitted once per shape) --------------------------------
 
-    def _select_impl(self, key, state, available):
+    def _select_impl(self, key_data, state, available, *, key_impl):
+        key = jax.random.wrap_key_data(key_data, impl=key_impl)
         key, key_act = fast_random.split(key)
         action, _ = self.agent.act(key_act, state, BanditObs(available=available))
-        return key, action
+        return jax.random.key_data(key), action
 
     def _update_impl(self, state, arms, rewards, weights):
         return guarded_update(self.spec.belief, state, arms, rewards, weights)
 
-    def _update_and_select_impl(self, key, state, arms, rewards, weights, available):
+    def _update_and_select_impl(
+        self, key_data, state, arms, rewards, weights, available, *, key_impl
+    ):
         state, info = self._update_impl(state, arms, rewards, weights)
-        key, action = self._select_impl(key, state, available)
-        return key, state, action, info
+        key_data, action = self._select_impl(
+            key_data, state, available, key_impl=key_impl
+        )
+        return key_data, state, action, info
 
     # -- host-side API --------------------------------------------------------
 
@@ -257,7 +302,9 @@ class Bandit(_HostFacade):
                 chosen; at least ``batch_size`` must be True.
         """
         available = self._check_available(available)
-        self._key, action = self._select_fn(self._key, self.state, available)
+        self._key_data, action = self._select_fn(
+            self._key_data, self.state, available, key_impl=self._key_impl
+        )
         return self._to_host_action(action)
 
     def update(self, arms, rewards, weights=None) -> None:
@@ -276,11 +323,11 @@ class Bandit(_HostFacade):
         """``update(arms, rewards)`` then ``select()``, in one compiled call."""
         padded = self._check_feedback(arms, rewards, weights)
         available = self._check_available(available)
-        key, new_state, action, info = self._update_select_fn(
-            self._key, self.state, *padded, available
+        key_data, new_state, action, info = self._update_select_fn(
+            self._key_data, self.state, *padded, available, key_impl=self._key_impl
         )
         self._commit(new_state, info)
-        self._key = key
+        self._key_data = key_data
         return self._to_host_action(action)
 
     def posterior_mean(self) -> np.ndarray:

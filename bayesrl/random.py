@@ -1,4 +1,5 @@
-"""Fast jittable random samplers: bits, split, uniform, normal, gamma, beta, dirichlet.
+"""Fast jittable random samplers: bits, split, uniform, normal, randint, bernoulli,
+categorical, gamma, beta, dirichlet.
 
 Why this module exists (``bandits.md`` section 4). Thompson sampling draws a
 fresh Beta or Gamma variate for every arm of every run at every step, so the
@@ -11,9 +12,13 @@ sampler *is* the inner loop. Two things make ``jax.random`` slow there on CPU:
    Threefry-2x32 with 20 rounds (Salmon et al., "Parallel random numbers: as
    easy as 1, 2, 3", SC 2011) is written out as unrolled ``jnp`` integer ops,
    which XLA fuses into the consumer: about 2 ns per word. :func:`bits`,
-   :func:`split`, :func:`uniform` and :func:`normal` return *bit-identical*
-   results to their ``jax.random`` namesakes for threefry keys (tested), so
-   nothing about the generator's quality changes.
+   :func:`split`, :func:`uniform`, :func:`normal`, :func:`randint`,
+   :func:`bernoulli` and :func:`categorical` return *bit-identical* results
+   to their ``jax.random`` namesakes for threefry keys (tested), so nothing
+   about the generator's quality changes. A rolled hash is also a ``while``
+   loop of five rounds, which costs a few microseconds of loop bookkeeping
+   per call whatever its size: in a per-step environment or minibatch draw
+   that overhead dominates.
 2. **Rejection loops under vmap.** ``jax.random.gamma`` runs one rejection
    loop per variate; under ``vmap`` the loop runs until the slowest lane
    accepts and executes every iteration for all lanes. :func:`log_gamma` draws
@@ -64,13 +69,17 @@ import numpy as np
 from bayesrl.types import Array, PRNGKey
 
 __all__ = [
+    "bernoulli",
     "beta",
     "bits",
+    "categorical",
     "dirichlet",
     "gamma",
     "log_gamma",
     "normal",
+    "randint",
     "split",
+    "split_nth",
     "uniform",
 ]
 
@@ -162,7 +171,26 @@ def split(key: PRNGKey, num: int = 2) -> PRNGKey:
     if not _fast_path(key):
         return jax.random.split(key, num)
     x0, x1 = _counter_words(key, 0, (num,))
-    return jax.random.wrap_key_data(jnp.stack([x0, x1], axis=-1), impl="threefry2x32")
+    key_data = jnp.stack([x0, x1], axis=-1)
+    return jax.random.wrap_key_data(key_data, impl="threefry2x32")
+
+
+def split_nth(key: PRNGKey, num: int, index: int) -> PRNGKey:
+    """``split(key, num)[index]``, computed alone.
+
+    One Threefry hash instead of ``num``: when a loop body splits its key into
+    several and an agent or environment never draws from some of them, the
+    unused ones cost nothing (XLA does not remove unused rows of one fused
+    ``split``).
+    """
+    _check_key(key)
+    if not 0 <= index < num:
+        raise ValueError(f"index must be in [0, {num}), got {index}")
+    if not _fast_path(key):
+        return jax.random.split(key, num)[index]
+    data = jax.random.key_data(key)
+    x0, x1 = _threefry2x32(data[0], data[1], np.uint32(0), np.uint32(index))
+    return jax.random.wrap_key_data(jnp.stack([x0, x1]), impl="threefry2x32")
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -180,6 +208,7 @@ def _unit_interval(word: Array, dtype: np.dtype) -> Array:
     )
     word_bits = 32 if dtype == np.float32 else 64
     mantissa = word >> np.array(word_bits - nbits, word.dtype)
+    mantissa = mantissa % np.array((1 << nbits) + 1, word.dtype)
     value = jax.lax.bitcast_convert_type(mantissa | one_bits, dtype)
     return value - np.array(1.0, dtype)
 
@@ -225,6 +254,83 @@ def normal(key: PRNGKey, shape: Sequence[int] = (), dtype=None) -> Array:
     return _normal_from_unit(_unit_interval(word, dtype), dtype)
 
 
+def randint(
+    key: PRNGKey,
+    shape: Sequence[int],
+    minval: int | Array,
+    maxval: int | Array,
+    dtype=np.int32,
+) -> Array:
+    """Integers in ``[minval, maxval)``, identical to ``jax.random.randint``.
+
+    The same algorithm as JAX's: two 32-bit words ``hi`` (from the first key of
+    ``split(key)``) and ``lo`` (from the second) per variate, combined modulo
+    the span ``n = maxval - minval`` as ``((hi mod n) * (2^32 mod n) + lo mod n)
+    mod n`` in wrapping uint32 arithmetic (so its tiny bias for spans that are
+    not powers of two is JAX's too); ``maxval <= minval`` returns ``minval``.
+    Only int32 output with bounds inside the int32 range takes the fast path;
+    anything else is delegated to ``jax.random.randint``.
+    """
+    _check_key(key)
+    shape = tuple(shape)
+    minval_array = jnp.asarray(minval)
+    maxval_array = jnp.asarray(maxval)
+    fast = (
+        _fast_path(key)
+        and np.dtype(dtype) == np.int32
+        and all(
+            jnp.issubdtype(bound.dtype, jnp.integer)
+            and jnp.iinfo(bound.dtype).bits <= 32
+            and not (bound.dtype == jnp.uint32)
+            for bound in (minval_array, maxval_array)
+        )
+    )
+    if not fast:
+        return jax.random.randint(key, shape, minval, maxval, dtype)
+    low_bound = jnp.broadcast_to(minval_array.astype(np.int32), shape)
+    high_bound = jnp.broadcast_to(maxval_array.astype(np.int32), shape)
+    key_high, key_low = split(key)
+    high_bits = bits(key_high, shape)
+    low_bits = bits(key_low, shape)
+    span = (high_bound - low_bound).astype(np.uint32)
+    span = jnp.where(high_bound <= low_bound, np.uint32(1), span)
+    multiplier = np.uint32(2**16) % span
+    multiplier = (multiplier * multiplier) % span
+    offset = ((high_bits % span) * multiplier + low_bits % span) % span
+    return low_bound + offset.astype(np.int32)
+
+
+def bernoulli(key: PRNGKey, p: float | Array = 0.5, shape=None) -> Array:
+    """Booleans true with probability ``p``, identical to ``jax.random.bernoulli``.
+
+    ``uniform(key, shape, dtype of p) < p``; ``shape`` None means ``p``'s shape.
+    """
+    p_array = jnp.asarray(p)
+    if not jnp.issubdtype(p_array.dtype, jnp.floating):
+        raise TypeError(
+            f"bernoulli's p must have a floating dtype, got {p_array.dtype}"
+        )
+    shape = p_array.shape if shape is None else tuple(shape)
+    return uniform(key, shape, p_array.dtype) < p_array
+
+
+def categorical(key: PRNGKey, logits: Array) -> Array:
+    """One category per row of ``logits`` (last axis), identical to
+    ``jax.random.categorical(key, logits)``.
+
+    The Gumbel-max trick as JAX does it: ``argmax(logits + g)`` with ``g =
+    -log(-log(u))`` and ``u`` uniform on ``[tiny, 1)``. With JAX's
+    high-dynamic-range Gumbel flag on, this delegates to ``jax.random``.
+    """
+    _check_key(key)
+    logits = jnp.asarray(logits)
+    if not _fast_path(key) or jax.config.jax_high_dynamic_range_gumbel:
+        return jax.random.categorical(key, logits)
+    dtype = _float_dtype(logits.dtype)
+    unit = uniform(key, logits.shape, dtype, minval=np.finfo(dtype).tiny)
+    return jnp.argmax(-jnp.log(-jnp.log(unit)) + logits, axis=-1)
+
+
 def _lane_units(k0, k1, counter, low, dtype) -> tuple[Array, Array]:
     """Two independent U[0, 1) per lane from Threefry counter block ``(counter,
     low)`` under the lane's key words ``(k0, k1)`` (two blocks for float64)."""
@@ -261,10 +367,14 @@ def _marsaglia_tsang_candidate(k0, k1, counter, low, d, c, dtype):
 # Lanes are grouped in blocks of this size for the fallback rounds; each round
 # redraws the first rejected lane of every block.
 _FALLBACK_BLOCK = 16
+# Lane counts up to this draw three first candidates when num_candidates is None.
+_FEW_LANES = 1024
 
 
 @functools.cache
-def _log_gamma_lanes(num_candidates: int, shapes_at_least_one: bool, dtype_name: str):
+def _log_gamma_lanes(
+    num_candidates: int | None, shapes_at_least_one: bool, dtype_name: str
+):
     """The log-Gamma kernel over flat lanes ``(k0, k1, low, a)``, all ``[n]``.
 
     Lane ``i`` hashes counter blocks ``(c, low[i])`` under key words
@@ -272,7 +382,14 @@ def _log_gamma_lanes(num_candidates: int, shapes_at_least_one: bool, dtype_name:
     ``num_candidates + j`` for its own ``j``-th fallback attempt, and
     ``_BOOST_COUNTER`` for the boosting uniform. A lane's draws therefore
     depend only on its key, counter and shape, never on the other lanes, so a
-    vmapped call equals a loop of single calls. Each counter block is used at
+    vmapped call equals a loop of single calls; and a lane keeps the first
+    accepted candidate in counter order ``0, 1, 2, ...`` whatever
+    ``num_candidates`` is, so that number changes the cost, never the draw.
+    ``None`` picks it from the (static) number of lanes: ``_FEW_LANES`` or
+    fewer lanes draw three candidates, so the fallback loop almost never runs
+    (it costs a few microseconds per round whatever its width, which dominates
+    a single small draw); more lanes draw one, which was fastest in a
+    vmapped Thompson-sampling run. Each counter block is used at
     most once per lane, so the candidates a lane tries are independent and the
     first accepted one is exactly Gamma-distributed.
 
@@ -289,6 +406,9 @@ def _log_gamma_lanes(num_candidates: int, shapes_at_least_one: bool, dtype_name:
 
     def kernel(k0, k1, low, a):
         num_lanes = a.shape[0]
+        first_candidates = num_candidates
+        if first_candidates is None:
+            first_candidates = 3 if num_lanes <= _FEW_LANES else 1
         valid = a > 0  # False for a <= 0 and NaN: sampled with a dummy, masked below
         boosted = jnp.logical_not(shapes_at_least_one) & (a < 1.0)
         a_main = jnp.where(valid, jnp.where(boosted, a + 1.0, a), 1.0)
@@ -302,9 +422,9 @@ def _log_gamma_lanes(num_candidates: int, shapes_at_least_one: bool, dtype_name:
                 k0[lanes], k1[lanes], counter, low[lanes], d[lanes], c[lanes], dtype
             )
 
-        # The first accepted of num_candidates candidates; NaN where all failed.
-        log_v = candidate(np.uint32(num_candidates - 1))
-        for counter in range(num_candidates - 2, -1, -1):
+        # The first accepted of the first candidates; NaN where all failed.
+        log_v = candidate(np.uint32(first_candidates - 1))
+        for counter in range(first_candidates - 2, -1, -1):
             first = candidate(np.uint32(counter))
             log_v = jnp.where(jnp.isnan(first), log_v, first)
 
@@ -325,7 +445,7 @@ def _log_gamma_lanes(num_candidates: int, shapes_at_least_one: bool, dtype_name:
             safe_lanes = jnp.minimum(lanes, num_lanes - 1)
             # A lane's own attempt count picks its counter, so its draws do not
             # depend on which other lanes share its block (vmap equals a loop).
-            counter = np.uint32(num_candidates) + attempts[safe_lanes]
+            counter = np.uint32(first_candidates) + attempts[safe_lanes]
             redrawn = candidate(counter, safe_lanes)
             return (
                 round_ + 1,
@@ -365,7 +485,7 @@ def log_gamma(
     shape: Sequence[int] | None = None,
     dtype=None,
     *,
-    num_candidates: int = 1,
+    num_candidates: int | None = None,
     shapes_at_least_one: bool = False,
 ) -> Array:
     """Logarithm of Gamma(shape_param, 1) variates, exact and branch-free.
@@ -377,9 +497,12 @@ def log_gamma(
         shape: output shape (default: ``shape_param``'s shape).
         dtype: float32 (default) or float64.
         num_candidates: candidates drawn for every lane before the fallback
-            rounds (static). 1 (the default) was the fastest inside a vmapped
-            Thompson-sampling run on CPU: at most 5% of lanes reach the
-            fallback, which redraws one lane per block of 16 per round.
+            rounds (static); a cost knob only, the draws do not depend on it.
+            None (default): 3 for at most 1024 lanes (after vmap folds its
+            axes into the lanes), where a fallback round's fixed cost would
+            dominate, else 1, the fastest inside a vmapped Thompson-sampling
+            run on CPU (at most 5% of lanes reach the fallback, which redraws
+            one lane per block of 16 per round).
         shapes_at_least_one: promise that every ``a >= 1`` (static); skips the
             boosting uniform that shapes below one need.
 
@@ -388,8 +511,12 @@ def log_gamma(
         NaN where ``a <= 0`` or ``a`` is NaN.
     """
     _check_key(key)
-    if not isinstance(num_candidates, int) or num_candidates < 1:
-        raise ValueError(f"num_candidates must be an int >= 1, got {num_candidates!r}")
+    if num_candidates is not None and (
+        not isinstance(num_candidates, int) or num_candidates < 1
+    ):
+        raise ValueError(
+            f"num_candidates must be None or an int >= 1, got {num_candidates!r}"
+        )
     dtype = _float_dtype(dtype if dtype is not None else jnp.result_type(shape_param))
     a = jnp.asarray(shape_param, dtype)
     out_shape = tuple(shape) if shape is not None else a.shape
@@ -418,7 +545,7 @@ def gamma(
     shape: Sequence[int] | None = None,
     dtype=None,
     *,
-    num_candidates: int = 1,
+    num_candidates: int | None = None,
     shapes_at_least_one: bool = False,
 ) -> Array:
     """Gamma(shape_param, 1) variates; a drop-in for ``jax.random.gamma``.
@@ -446,7 +573,7 @@ def beta(
     shape: Sequence[int] | None = None,
     dtype=None,
     *,
-    num_candidates: int = 1,
+    num_candidates: int | None = None,
     shapes_at_least_one: bool = False,
 ) -> Array:
     """Beta(a, b) variates as ``G_a / (G_a + G_b)``, computed as a sigmoid of
@@ -488,7 +615,7 @@ def dirichlet(
     shape: Sequence[int] | None = None,
     dtype=None,
     *,
-    num_candidates: int = 1,
+    num_candidates: int | None = None,
     shapes_at_least_one: bool = False,
 ) -> Array:
     """Dirichlet(alpha) variates over the last axis (softmax of log-Gammas).

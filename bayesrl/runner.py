@@ -54,7 +54,10 @@ def _step_fn(agent: Agent, env: Any):
     """The body of the time loop for one run: act, step the env, update."""
 
     def step(carry: _Carry, key: PRNGKey, env_params: Any):
-        key_act, key_env, key_update = fast_random.split(key, 3)
+        # split(key, 3)'s three keys, each hashed only if it is drawn from.
+        key_act, key_env, key_update = (
+            fast_random.split_nth(key, 3, i) for i in range(3)
+        )
         action, _ = agent.act(key_act, carry.agent_state, carry.obs)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
             key_env, carry.env_state, action, env_params

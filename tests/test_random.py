@@ -48,6 +48,107 @@ def test_bits_uniform_normal_split_are_bit_identical_to_jax(shape):
     )
 
 
+@pytest.mark.parametrize(
+    "shape, minval, maxval",
+    [
+        ((), 0, 7),
+        ((1000,), 0, 10),
+        ((4, 9), -50, 13),
+        ((257,), 3, 3),  # empty range: minval
+        ((64,), 9, 2),  # reversed range: minval
+        ((512,), -(2**31), 2**31 - 1),  # the widest int32 span
+        ((300,), 0, 2**30 + 3),  # a span far from a power of two
+    ],
+)
+def test_randint_is_bit_identical_to_jax(shape, minval, maxval):
+    for seed in range(3):
+        key = jax.random.key(seed)
+        ours = fast_random.randint(key, shape, minval, maxval)
+        assert ours.dtype == jnp.int32
+        assert jnp.array_equal(ours, jax.random.randint(key, shape, minval, maxval))
+
+
+def test_randint_with_traced_and_batched_bounds_matches_jax():
+    keys = jax.random.split(jax.random.key(8), 6)
+    maxvals = jnp.array([1, 2, 5, 100, 9999, 12345], jnp.int32)
+
+    def both(key, maxval):
+        return (
+            fast_random.randint(key, (40,), 2, maxval),
+            jax.random.randint(key, (40,), 2, maxval),
+        )
+
+    ours, theirs = jax.jit(jax.vmap(both))(keys, maxvals)
+    assert jnp.array_equal(ours, theirs)
+    # Array bounds broadcast against the shape, as in jax.random.
+    lows = jnp.arange(5, dtype=jnp.int32)
+    assert jnp.array_equal(
+        fast_random.randint(keys[0], (3, 5), lows, 50),
+        jax.random.randint(keys[0], (3, 5), lows, 50),
+    )
+
+
+def test_randint_other_dtypes_delegate_to_jax():
+    key = jax.random.key(2)
+    ours = fast_random.randint(key, (100,), 0, 200, jnp.uint8)
+    assert ours.dtype == jnp.uint8
+    assert jnp.array_equal(ours, jax.random.randint(key, (100,), 0, 200, jnp.uint8))
+
+
+@pytest.mark.parametrize("p, shape", [(0.3, (1000,)), (0.5, None), (0.9, (4, 5))])
+def test_bernoulli_is_bit_identical_to_jax(p, shape):
+    key = jax.random.key(6)
+    assert jnp.array_equal(
+        fast_random.bernoulli(key, p, shape), jax.random.bernoulli(key, p, shape)
+    )
+    probs = jnp.linspace(0.0, 1.0, 33)
+    assert jnp.array_equal(
+        fast_random.bernoulli(key, probs), jax.random.bernoulli(key, probs)
+    )
+    with pytest.raises(TypeError, match="floating"):
+        fast_random.bernoulli(key, jnp.array(1))
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 3), (50, 2, 6)])
+def test_categorical_is_bit_identical_to_jax(shape):
+    logits = jnp.log(jax.random.dirichlet(jax.random.key(1), jnp.ones(shape)))
+    logits = logits.at[..., 0].set(-jnp.inf)  # an impossible category
+    for seed in range(3):
+        key = jax.random.key(seed)
+        ours = fast_random.categorical(key, logits)
+        assert jnp.array_equal(ours, jax.random.categorical(key, logits))
+        assert not bool(jnp.any(ours == 0))
+
+
+def test_split_nth_is_one_key_of_split():
+    keys = jax.random.split(jax.random.key(12), 7)
+    for num in (1, 2, 3, 5):
+        whole = jax.vmap(lambda k, n=num: fast_random.split(k, n))(keys)
+        for index in range(num):
+            alone = jax.vmap(lambda k, n=num, i=index: fast_random.split_nth(k, n, i))(
+                keys
+            )
+            assert jnp.array_equal(
+                jax.random.key_data(alone), jax.random.key_data(whole[:, index])
+            )
+    with pytest.raises(ValueError, match="index"):
+        fast_random.split_nth(keys[0], 3, 3)
+
+
+@pytest.mark.parametrize("num_lanes", [20, 5000])
+def test_log_gamma_draws_do_not_depend_on_num_candidates(num_lanes):
+    # Shapes 1 and 0.3 reject most often (acceptance about 95% at a = 1).
+    shapes = jnp.where(jnp.arange(num_lanes) % 2 == 0, 1.0, 0.3)
+    key = jax.random.key(21)
+    draws = [
+        fast_random.log_gamma(key, shapes, num_candidates=m) for m in (None, 1, 2, 3)
+    ]
+    for other in draws[1:]:
+        assert jnp.array_equal(draws[0], other)
+    with pytest.raises(ValueError, match="num_candidates"):
+        fast_random.log_gamma(key, shapes, num_candidates=0)
+
+
 def test_bit_identity_in_float64():
     key = jax.random.key(4)
     with jax.enable_x64(True):

@@ -218,7 +218,7 @@ def decay_towards_prior(
 def sample(
     key: PRNGKey,
     state: BetaBernoulliState,
-    num_candidates: int = 1,
+    num_candidates: int | None = None,
     shapes_at_least_one: bool = False,
 ) -> Array:
     """One draw ``theta_k ~ Beta(alpha_k, beta_k)`` per arm (fast exact sampler)."""
@@ -271,7 +271,7 @@ def beta_bernoulli(
     discount=1.0,
     visit_discount=1.0,
     window: int | None = None,
-    num_candidates: int = 1,
+    num_candidates: int | None = None,
 ) -> Belief:
     """Beta-Bernoulli belief over ``num_arms`` arms.
 
@@ -284,7 +284,9 @@ def beta_bernoulli(
         visit_discount: per-visit discount ``lambda`` in (0, 1] applied to the
             arms present in an update (MoPPS).
         window: keep only the last ``window`` observations (static), or None.
-        num_candidates: Marsaglia-Tsang candidates per Gamma variate (static).
+        num_candidates: Marsaglia-Tsang candidates per Gamma variate (static;
+            None picks by size, see :func:`bayesrl.random.log_gamma`). A cost
+            knob only: the draws do not depend on it.
 
     Returns:
         A :class:`~bayesrl.base.Belief` whose state is a

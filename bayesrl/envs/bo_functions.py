@@ -35,8 +35,10 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl import random as fast_random
 from bayesrl.base import BanditObs
 from bayesrl.beliefs.gaussian_process_candidates import kernel_matrix
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 BRANIN_MINIMISERS = np.array([[-np.pi, 12.275], [np.pi, 2.275], [9.42478, 2.475]])
@@ -104,7 +106,7 @@ class CandidateSetParams:
     noise_std: Array
 
 
-class CandidateSetBandit(environment.Environment):
+class CandidateSetBandit(Environment):
     """Arm ``i`` pays ``values[i] + N(0, noise_std^2)``; regret ``max values -
     values[i]``. Observation: ``BanditObs(available=all True)`` (no context).
 
@@ -171,7 +173,7 @@ class CandidateSetBandit(environment.Environment):
     def step_env(self, key: PRNGKey, state: CandidateSetState, action, params):
         action = jnp.asarray(action, dtype=jnp.int32)
         value = params.values[action]
-        reward = value + params.noise_std * jax.random.normal(key, value.shape)
+        reward = value + params.noise_std * fast_random.normal(key, value.shape)
         best = jnp.max(params.values)
         info = {"regret": best - value, "optimal_mean": best}
         state = CandidateSetState(time=state.time + 1)

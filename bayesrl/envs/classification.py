@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl import random as fast_random
 from bayesrl.base import BanditObs
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 SKLEARN_DATASETS = ("digits", "wine", "iris", "breast_cancer")
@@ -53,7 +54,7 @@ def standardise(features: np.ndarray) -> np.ndarray:
     return (features - features.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
-class ClassificationBandit(environment.Environment):
+class ClassificationBandit(Environment):
     """A contextual bandit over ``num_rows`` labelled rows.
 
     Args:
@@ -154,7 +155,7 @@ class ClassificationBandit(environment.Environment):
         )
 
     def _draw_row(self, key: PRNGKey) -> Array:
-        return jax.random.randint(key, (), 0, self._num_rows)
+        return fast_random.randint(key, (), 0, self._num_rows)
 
     def reset_env(self, key: PRNGKey, params) -> tuple[BanditObs, Any]:
         row = self._draw_row(key)

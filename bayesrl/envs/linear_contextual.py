@@ -22,7 +22,9 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl import random as fast_random
 from bayesrl.base import BanditObs
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 REWARD_MODELS = ("gaussian", "logistic")
@@ -44,7 +46,7 @@ class LinearContextualParams:
     noise_std: Array
 
 
-class LinearContextualBandit(environment.Environment):
+class LinearContextualBandit(Environment):
     """Arm ``a`` pays ``theta_a . x + N(0, noise_std^2)`` for a shared context ``x``.
 
     Args:
@@ -124,7 +126,7 @@ class LinearContextualBandit(environment.Environment):
 
     def reset_env(self, key: PRNGKey, params) -> tuple[BanditObs, Any]:
         del params
-        context = jax.random.normal(key, (self._dim,))
+        context = fast_random.normal(key, (self._dim,))
         state = LinearContextualState(context=context, time=jnp.zeros((), jnp.int32))
         return self._observation(context), state
 
@@ -135,16 +137,16 @@ class LinearContextualBandit(environment.Environment):
         return jnp.zeros((), dtype=bool)
 
     def step_env(self, key: PRNGKey, state: LinearContextualState, action, params):
-        key_noise, key_context = jax.random.split(key)
+        key_noise, key_context = fast_random.split(key)
         action = jnp.asarray(action, dtype=jnp.int32)
         means = params.theta @ state.context
         if self._reward == "logistic":
             means = jax.nn.sigmoid(means)
-            reward = jax.random.bernoulli(key_noise, means[action]).astype(jnp.float32)
+            reward = fast_random.bernoulli(key_noise, means[action]).astype(jnp.float32)
         else:
-            reward = means[action] + params.noise_std * jax.random.normal(key_noise)
+            reward = means[action] + params.noise_std * fast_random.normal(key_noise)
         regret = jnp.max(means) - means[action]
-        context = jax.random.normal(key_context, (self._dim,))
+        context = fast_random.normal(key_context, (self._dim,))
         state = LinearContextualState(context=context, time=state.time + 1)
         info = {"regret": regret, "optimal_mean": jnp.max(means)}
         return self._observation(context), state, reward, jnp.zeros((), bool), info

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 
@@ -47,7 +48,7 @@ class NChainParams:
     max_steps_in_episode: Array
 
 
-class NChain(environment.Environment):
+class NChain(Environment):
     """The N-chain of the LMCDQN papers (see the module docstring).
 
     Args:

@@ -41,6 +41,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from bayesrl import random as fast_random
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 
@@ -76,7 +77,7 @@ class PromptSimulatorState(environment.EnvState):
     time: Array
 
 
-class PromptSimulator(environment.Environment):
+class PromptSimulator(Environment):
     """2PL learning-policy simulator with ``num_rollouts`` rollouts per prompt.
 
     Args:

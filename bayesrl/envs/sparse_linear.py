@@ -35,8 +35,10 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl import random as fast_random
 from bayesrl._checks import is_concrete
 from bayesrl.base import BanditObs
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 
@@ -71,7 +73,7 @@ def _sparse_rows(key: PRNGKey, rows: int, dim: int, sparsity: int) -> Array:
     return jnp.zeros((rows, dim)).at[jnp.arange(rows)[:, None], support].set(values)
 
 
-class SparseLinearBandit(environment.Environment):
+class SparseLinearBandit(Environment):
     """Sparse linear rewards ``theta_a . x``; see the module docstring.
 
     Args:
@@ -173,10 +175,10 @@ class SparseLinearBandit(environment.Environment):
         )
 
     def _draw_context(self, key: PRNGKey, correlation) -> Array:
-        key_own, key_common = jax.random.split(key)
+        key_own, key_common = fast_random.split(key)
         shape = self._context_shape()
-        own = jax.random.normal(key_own, shape)
-        common = jax.random.normal(key_common, shape[:-1] + (1,))
+        own = fast_random.normal(key_own, shape)
+        common = fast_random.normal(key_common, shape[:-1] + (1,))
         return jnp.sqrt(1.0 - correlation) * own + jnp.sqrt(correlation) * common
 
     def _observation(self, context: Array) -> BanditObs:
@@ -202,10 +204,10 @@ class SparseLinearBandit(environment.Environment):
         return jnp.zeros((), dtype=bool)
 
     def step_env(self, key: PRNGKey, state: SparseLinearState, action, params):
-        key_noise, key_context = jax.random.split(key)
+        key_noise, key_context = fast_random.split(key)
         action = jnp.asarray(action, dtype=jnp.int32)
         means = self.expected_rewards(state.context, params)
-        reward = means[action] + params.noise_std * jax.random.normal(key_noise)
+        reward = means[action] + params.noise_std * fast_random.normal(key_noise)
         regret = jnp.max(means) - means[action]
         context = self._draw_context(key_context, params.correlation)
         state = SparseLinearState(context=context, time=state.time + 1)

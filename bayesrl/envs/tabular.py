@@ -40,6 +40,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from bayesrl import random as fast_random
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 
@@ -88,7 +89,7 @@ class DeepSeaParams(TabularMDPParams):
     action_mapping: Array = None
 
 
-class TabularMDP(environment.Environment):
+class TabularMDP(Environment):
     """A finite episodic MDP given by its model (see the module docstring).
 
     Args:
@@ -195,7 +196,7 @@ class TabularMDP(environment.Environment):
     def reset_env(
         self, key: PRNGKey, params: TabularMDPParams
     ) -> tuple[Array, TabularMDPState]:
-        state_index = jax.random.categorical(key, jnp.log(params.initial_distribution))
+        state_index = fast_random.categorical(key, jnp.log(params.initial_distribution))
         state = TabularMDPState(
             state=state_index.astype(jnp.int32), time=jnp.zeros((), jnp.int32)
         )
@@ -210,7 +211,7 @@ class TabularMDP(environment.Environment):
     ):
         action = jnp.asarray(action, jnp.int32)
         next_probs = params.transitions[state.state, action]
-        next_index = jax.random.categorical(key, jnp.log(next_probs)).astype(jnp.int32)
+        next_index = fast_random.categorical(key, jnp.log(next_probs)).astype(jnp.int32)
         reward = params.rewards[state.state, action]
         terminated = params.termination[state.state, action] > 0.5
         next_state = TabularMDPState(state=next_index, time=state.time + 1)

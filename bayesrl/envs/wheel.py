@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from bayesrl import random as fast_random
 from bayesrl.base import BanditObs
+from bayesrl.envs._environment import Environment
 from bayesrl.types import Array, PRNGKey
 
 NUM_ARMS = 5
@@ -70,7 +71,7 @@ def wheel_means(context: Array, params: WheelParams) -> Array:
     return jnp.where(large, params.mean_large, base)
 
 
-class WheelBandit(environment.Environment):
+class WheelBandit(Environment):
     """The wheel bandit with exploration parameter ``delta`` in [0, 1].
 
     Args:
@@ -136,9 +137,9 @@ class WheelBandit(environment.Environment):
     @staticmethod
     def sample_context(key: PRNGKey) -> Array:
         """Uniform on the unit disc: radius ``sqrt(U)``, angle uniform."""
-        key_radius, key_angle = jax.random.split(key)
-        radius = jnp.sqrt(jax.random.uniform(key_radius))
-        angle = jax.random.uniform(key_angle, minval=0.0, maxval=2.0 * jnp.pi)
+        key_radius, key_angle = fast_random.split(key)
+        radius = jnp.sqrt(fast_random.uniform(key_radius))
+        angle = fast_random.uniform(key_angle, minval=0.0, maxval=2.0 * jnp.pi)
         return radius * jnp.array([jnp.cos(angle), jnp.sin(angle)])
 
     def _observation(self, context: Array) -> BanditObs:
@@ -159,7 +160,7 @@ class WheelBandit(environment.Environment):
         return jnp.zeros((), dtype=bool)
 
     def step_env(self, key: PRNGKey, state: WheelState, action, params: WheelParams):
-        key_noise, key_context = jax.random.split(key)
+        key_noise, key_context = fast_random.split(key)
         action = jnp.asarray(action, dtype=jnp.int32)
         means = wheel_means(state.context, params)
         noise_std = jnp.where(
@@ -167,7 +168,7 @@ class WheelBandit(environment.Environment):
             params.noise_std_large,
             params.noise_std,
         )
-        reward = means[action] + noise_std * jax.random.normal(key_noise)
+        reward = means[action] + noise_std * fast_random.normal(key_noise)
         regret = jnp.max(means) - means[action]
         context = self.sample_context(key_context)
         state = WheelState(context=context, time=state.time + 1)

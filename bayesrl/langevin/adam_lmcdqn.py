@@ -288,7 +288,7 @@ def adam_lmcdqn(
         key_eps, key_uniform, key_env = fast_random.split(key, 3)
         greedy = jnp.argmax(q_values(state.params, state.obs))
         explore = fast_random.uniform(key_eps) < epsilon_at(t)
-        uniform = jax.random.randint(key_uniform, (), 0, num_actions)
+        uniform = fast_random.randint(key_uniform, (), 0, num_actions)
         action = jnp.where(explore, uniform, greedy).astype(jnp.int32)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
             key_env, state.env_state, action, env_params
@@ -313,7 +313,7 @@ def adam_lmcdqn(
         """
         size = jnp.minimum(num_stored, capacity)
         # Windows of n transitions that do not cross the write position.
-        offsets = jax.random.randint(key, (batch_size,), 0, size - n_step + 1)
+        offsets = fast_random.randint(key, (batch_size,), 0, size - n_step + 1)
         starts = (num_stored - size + offsets) % capacity
         window = (starts[:, None] + jnp.arange(n_step)) % capacity  # [B, n]
         returns, last, bootstrap = n_step_returns(

@@ -329,7 +329,7 @@ def lmc_lsvi(
         q = optimistic_q(q_values(state.weights[h], obs), h)
         tie_break = fast_random.uniform(key_tie, (num_actions,))
         greedy = jnp.argmax(jnp.where(q >= jnp.max(q), tie_break, -1.0))
-        uniform = jax.random.randint(key_uniform, (), 0, num_actions)
+        uniform = fast_random.randint(key_uniform, (), 0, num_actions)
         explore = fast_random.uniform(key_explore) < epsilon
         action = jnp.where(explore, uniform, greedy).astype(jnp.int32)
         return action, LMCLSVIActInfo(q_values=q)
