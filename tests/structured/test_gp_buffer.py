@@ -241,7 +241,7 @@ def test_run_many_equals_separate_runs_and_learns():
 @pytest.mark.parametrize(
     "name",
     [
-        "gp_thompson_sampling",
+        pytest.param("gp_thompson_sampling", marks=pytest.mark.slow),
         pytest.param("gp_ucb", marks=pytest.mark.slow),
         "irgp_ucb",
     ],
@@ -249,7 +249,8 @@ def test_run_many_equals_separate_runs_and_learns():
 def test_facade_on_buffer_layout(name, tmp_path):
     """Through ``bayesrl.Bandit``: save/load continues exactly, and an update
     overflowing the buffer is refused with the state untouched (batched =
-    sequential is checked on the belief by ``check_belief`` above)."""
+    sequential is checked on the belief by ``check_belief`` above). GP-TS and
+    GP-UCB are slow-marked (their compilations; same facade code path)."""
     agent = AGENTS[name](
         np.linspace(0, 1, 8), lengthscale=0.3, noise_std=0.2, max_observations=6
     )

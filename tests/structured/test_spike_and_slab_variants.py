@@ -183,7 +183,9 @@ def test_cold_initialisation_uses_ridge_means_and_lasso_support():
     np.testing.assert_allclose(inclusion[~support], support.sum() / 40, rtol=1e-6)
 
 
-@pytest.mark.parametrize("slab", ["laplace", "gaussian"])
+@pytest.mark.parametrize(
+    "slab", [pytest.param("laplace", marks=pytest.mark.slow), "gaussian"]
+)
 def test_cold_restart_every_t1_fits_starts_from_the_cold_init(slab):
     """With ``cold_restart_every=3`` the fits 0 and 3 of a group equal a fit
     started from :func:`cold_initialisation` on the buffer, and fits 1, 2 and
