@@ -5,7 +5,8 @@ Prints and writes ``benchmarks/results/contextual_structured.json`` (and
 
 1. **Sparse section** (:func:`sparse_section`): sparse linear TS (spike-and-slab
    VI, Laplace slab and the closed-form Gaussian slab) against linear TS
-   (Normal-Inverse-Gamma, unknown noise) and uniform play on :class:`bayesrl.envs.SparseLinearBandit` with K = 5 arms, s = 5 non-zeros
+   (Normal-Inverse-Gamma, unknown noise) and uniform play on
+   :class:`bayesrl.envs.SparseLinearBandit` with K = 5 arms, s = 5 non-zeros
    per arm, noise std 1, T = 1000 rounds, d in {100, 1000}: cumulative regret
    with 95% intervals over seeds, and the ratio sparse / linear with a 95%
    interval from the paired per-seed differences (the issue's figure: at most
