@@ -49,6 +49,8 @@ for name, agent in agents.items():
     )
 
 # Sparse linear TS variants on a d = 60, s = 3 disjoint sparse bandit, T = 150.
+# Here the cold restarts reach the same CAVI fixed point as the warm starts
+# (variational means within 2e-4, identical actions), so both rows agree.
 sparse_env = envs.SparseLinearBandit(num_arms=4, dim=60, sparsity=3)
 sparse_params = sparse_env.default_params
 variants = {
