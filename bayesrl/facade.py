@@ -129,6 +129,7 @@ class _HostFacade:
     def _check_feedback(self, arms, rewards, weights):
         arms, rewards = self._check_arms_and_rewards(arms, rewards)
         weights = self._check_weights(weights, arms.shape)
+        self._check_buffer_room(weights)
         capacity = _padded_capacity(arms.size)
         dtype = jnp.result_type(float)
         return (
@@ -163,6 +164,21 @@ class _HostFacade:
                 f"[{reward_min}, {reward_max}]"
             )
         return arms, rewards
+
+    def _check_buffer_room(self, weights):
+        """States with a fixed-capacity observation buffer (the GP belief's
+        ``max_observations`` layout) expose ``remaining_capacity``; an update
+        that would overflow it is refused (inside jit it would be dropped)."""
+        remaining = getattr(self.state, "remaining_capacity", None)
+        if remaining is None:
+            return
+        needed = int(np.count_nonzero(weights > 0))
+        if needed > int(remaining):
+            raise ValueError(
+                f"the observation buffer has room for {int(remaining)} more "
+                f"observations but this update holds {needed}; build the agent "
+                "with a larger max_observations"
+            )
 
     @staticmethod
     def _check_weights(weights, shape):

@@ -175,6 +175,12 @@ def wheel_section(full: bool) -> dict:
         "linear_ts (NIG, Showdown prior)": bandits.linear_thompson_sampling(
             num_arms, dim, prior_scale=2.0
         ),
+        # The Showdown's start: 2 round-robin pulls per arm before the rule.
+        "linear_ts (NIG, Showdown prior, 2 pulls/arm)": bandits.round_robin_warmup(
+            bandits.linear_thompson_sampling(num_arms, dim, prior_scale=2.0),
+            num_arms,
+            pulls_per_arm=2,
+        ),
         "linear_ts (sigma=1)": bandits.linear_thompson_sampling(
             num_arms, dim, noise_std=1.0
         ),
@@ -194,7 +200,7 @@ def wheel_section(full: bool) -> dict:
         )
         totals[name] = regret.reshape(len(WHEEL_DELTAS), num_seeds)
     uniform = totals["uniform"].mean(axis=1)
-    print("  " + " " * 34 + "".join(f"  delta={d:<5}" for d in WHEEL_DELTAS))
+    print("  " + " " * 46 + "".join(f"  delta={d:<5}" for d in WHEEL_DELTAS))
     rows = []
     for name, regret in totals.items():
         normalised = [
@@ -209,7 +215,7 @@ def wheel_section(full: bool) -> dict:
                 regret_mean=[float(r.mean()) for r in regret],
             )
         )
-        print(f"  {name:34s}" + "".join(f"  {m:5.3f}±{h:5.3f}" for m, h in normalised))
+        print(f"  {name:46s}" + "".join(f"  {m:5.3f}±{h:5.3f}" for m, h in normalised))
     linear_ts = rows[0]
     beats = [
         m + h < 1.0

@@ -11,6 +11,7 @@ from bayesrl.bandits.lin_ucb import lin_ucb
 from bayesrl.bandits.linear_bayes_ucb import linear_bayes_ucb
 from bayesrl.bandits.linear_epsilon_greedy import linear_epsilon_greedy
 from bayesrl.bandits.linear_thompson import linear_thompson_sampling
+from bayesrl.bandits.round_robin_warmup import round_robin_warmup
 from bayesrl.bandits.sparse_thompson_sampling import sparse_thompson_sampling
 from bayesrl.bandits.thompson import thompson_sampling
 from bayesrl.bandits.ucb1 import ucb1
@@ -29,6 +30,7 @@ __all__ = [
     "linear_bayes_ucb",
     "linear_epsilon_greedy",
     "linear_thompson_sampling",
+    "round_robin_warmup",
     "sparse_thompson_sampling",
     "thompson_sampling",
     "ucb1",

@@ -32,6 +32,7 @@ def gp_ucb(
     signal_std=1.0,
     noise_std=0.1,
     prior_mean=0.0,
+    max_observations: int | None = None,
 ) -> Agent:
     """GP-UCB agent; the arms are the candidates.
 
@@ -40,11 +41,21 @@ def gp_ucb(
         delta: confidence level of Srinivas et al.'s ``beta_t``, in (0, 1).
         kernel, lengthscale, signal_std, noise_std, prior_mean: the GP prior and
             noise (:func:`~bayesrl.beliefs.gaussian_process_candidates`).
+        max_observations: None for the dense posterior (layout (a)); an int
+            ``T`` for the observation buffer of capacity ``T`` (layout (b), for
+            large candidate sets; see
+            :func:`~bayesrl.beliefs.gaussian_process_candidates`).
     """
     if is_concrete(delta) and not 0.0 < float(delta) < 1.0:
         raise ValueError(f"delta must be in (0, 1), got {delta!r}")
     belief = gaussian_process_candidates(
-        candidates, kernel, lengthscale, signal_std, noise_std, prior_mean
+        candidates,
+        kernel,
+        lengthscale,
+        signal_std,
+        noise_std,
+        prior_mean,
+        max_observations=max_observations,
     )
     num_candidates = belief.num_arms
     return upper_confidence_agent(

@@ -49,6 +49,7 @@ def irgp_ucb(
     signal_std=1.0,
     noise_std=0.1,
     prior_mean=0.0,
+    max_observations: int | None = None,
 ) -> Agent:
     """IRGP-UCB agent; the arms are the candidates.
 
@@ -58,9 +59,19 @@ def irgp_ucb(
         scale: scale ``> 0`` of the exponential part (the paper: 2, rate 1/2).
         kernel, lengthscale, signal_std, noise_std, prior_mean: the GP prior and
             noise (:func:`~bayesrl.beliefs.gaussian_process_candidates`).
+        max_observations: None for the dense posterior (layout (a)); an int
+            ``T`` for the observation buffer of capacity ``T`` (layout (b), for
+            large candidate sets; see
+            :func:`~bayesrl.beliefs.gaussian_process_candidates`).
     """
     belief = gaussian_process_candidates(
-        candidates, kernel, lengthscale, signal_std, noise_std, prior_mean
+        candidates,
+        kernel,
+        lengthscale,
+        signal_std,
+        noise_std,
+        prior_mean,
+        max_observations=max_observations,
     )
     if shift is None:
         shift = default_shift(belief.num_arms)

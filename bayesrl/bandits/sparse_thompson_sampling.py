@@ -10,8 +10,8 @@ Bern(gamma)``, ``xi ~ N(0, I)`` from the variational posterior
 (:mod:`bayesrl.beliefs.spike_and_slab_linear`) and plays
 ``argmax_a E[r | x, a; theta~]`` among the available arms. Each observed reward
 is stored and the posterior refitted by CAVI, warm-started from the previous
-round (the authors refit every round and cold-restart every ``T1`` rounds; we
-always warm-start).
+round (the authors refit every round and cold-restart every ``T1`` rounds:
+``cold_restart_every=T1``; by default we always warm-start).
 
 Layouts:
 
@@ -76,6 +76,8 @@ def sparse_thompson_sampling(
     max_sweeps: int = 10,
     tolerance=1e-3,
     newton_steps: int = 8,
+    slab: str = "laplace",
+    cold_restart_every: int | None = None,
 ) -> Agent:
     """Sparse linear TS agent (spike-and-slab prior, CAVI posterior).
 
@@ -87,8 +89,11 @@ def sparse_thompson_sampling(
         capacity: observations kept (static); older ones are forgotten.
         warmup_rounds: ``T0`` rounds of uniform play (authors: 5 or 10).
         noise_std: known noise, or None to estimate it.
-        slab_rate, prior_a, prior_b, max_sweeps, tolerance, newton_steps: see
-            :func:`~bayesrl.beliefs.spike_and_slab_linear.spike_and_slab_linear`.
+        slab_rate, prior_a, prior_b, max_sweeps, tolerance, newton_steps, slab,
+            cold_restart_every: see
+            :func:`~bayesrl.beliefs.spike_and_slab_linear.spike_and_slab_linear`
+            (``slab="gaussian"``: closed-form CAVI; ``cold_restart_every=T1``:
+            the authors' ridge/LASSO cold start, repeated every ``T1`` fits).
     """
     check_num_arms(num_arms)
     if not isinstance(warmup_rounds, int) or warmup_rounds < 0:
@@ -105,6 +110,8 @@ def sparse_thompson_sampling(
         max_sweeps=max_sweeps,
         tolerance=tolerance,
         newton_steps=newton_steps,
+        slab=slab,
+        cold_restart_every=cold_restart_every,
     )
     context_shape = (num_arms, dim) if per_arm_features else (dim,)
 

@@ -3,6 +3,7 @@
 from bayesrl.beliefs._linear import LinearBelief
 from bayesrl.beliefs.beta_bernoulli import BetaBernoulliState, beta_bernoulli
 from bayesrl.beliefs.gaussian import GaussianState, gaussian
+from bayesrl.beliefs.gaussian_process_buffer import GaussianProcessBufferState
 from bayesrl.beliefs.gaussian_process_candidates import (
     GaussianProcessCandidatesState,
     gaussian_process_candidates,
@@ -20,6 +21,7 @@ from bayesrl.beliefs.spike_and_slab_linear import (
 
 __all__ = [
     "BetaBernoulliState",
+    "GaussianProcessBufferState",
     "GaussianProcessCandidatesState",
     "GaussianState",
     "LinearBelief",

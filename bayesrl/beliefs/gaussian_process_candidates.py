@@ -35,6 +35,11 @@ A joint posterior draw (GP Thompson sampling) is ``mu + L xi`` with
 ``L = cholesky(Sigma + eps I)``, ``eps = 1e-6 * mean(diag Sigma)`` (a jitter
 relative to the posterior scale); if the factorisation fails (non-finite), the
 draw falls back to independent marginals ``mu + sqrt(diag Sigma) xi``.
+
+Layout (b) (``max_observations=T``): an observation buffer with a Cholesky
+factor grown by one row per observation, ``O(N T)`` per run instead of
+``O(N^2)``, and Matheron (pathwise) joint draws; see
+:mod:`bayesrl.beliefs.gaussian_process_buffer`.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import numpy as np
 from bayesrl import random as fast_random
 from bayesrl._checks import check_positive
 from bayesrl.base import Belief
+from bayesrl.beliefs import gaussian_process_buffer as buffer
 from bayesrl.beliefs._common import (
     check_discount,
     config_value,
@@ -85,18 +91,19 @@ class GaussianProcessCandidatesState(NamedTuple):
 
 
 def kernel_matrix(
-    points_a: Array, points_b: Array, kernel: str, lengthscale, signal_std
+    points_a: Array, points_b: Array, kernel: str, lengthscale, signal_std, xp=jnp
 ) -> Array:
-    """``k(a_i, b_j)`` for ``points_a [N, D]`` and ``points_b [M, D]``."""
+    """``k(a_i, b_j)`` for ``points_a [N, D]`` and ``points_b [M, D]``; ``xp``
+    is the array module (``numpy`` for a float64 host-side matrix)."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     difference = points_a[:, None, :] - points_b[None, :, :]
-    squared = jnp.sum(difference**2, axis=-1) / jnp.asarray(lengthscale) ** 2
-    variance = jnp.asarray(signal_std) ** 2
+    squared = xp.sum(difference**2, axis=-1) / xp.asarray(lengthscale) ** 2
+    variance = xp.asarray(signal_std) ** 2
     if kernel == "rbf":
-        return variance * jnp.exp(-0.5 * squared)
-    scaled = jnp.sqrt(5.0 * jnp.maximum(squared, 0.0))
-    return variance * (1.0 + scaled + scaled**2 / 3.0) * jnp.exp(-scaled)
+        return variance * xp.exp(-0.5 * squared)
+    scaled = xp.sqrt(5.0 * xp.maximum(squared, 0.0))
+    return variance * (1.0 + scaled + scaled**2 / 3.0) * xp.exp(-scaled)
 
 
 def init(prior_covariance: Array, prior_mean) -> GaussianProcessCandidatesState:
@@ -214,6 +221,42 @@ def check_candidates(candidates) -> np.ndarray:
     return array
 
 
+def prior_cholesky_factor(
+    points: np.ndarray, kernel: str, lengthscale, signal_std, dtype
+) -> Array:
+    """Lower Cholesky factor of ``K + jitter I`` over the candidates, for
+    Matheron draws in layout (b): computed in float64 NumPy when the kernel's
+    hyper-parameters are concrete (``jitter = RELATIVE_JITTER * v``, raised
+    tenfold until the factorisation succeeds, at most six times), otherwise
+    traced in the working precision."""
+    if not is_concrete((lengthscale, signal_std)):
+        matrix = kernel_matrix(
+            jnp.asarray(points, dtype),
+            jnp.asarray(points, dtype),
+            kernel,
+            lengthscale,
+            signal_std,
+        )
+        jitter = RELATIVE_JITTER * jnp.asarray(signal_std, dtype) ** 2
+        return jnp.linalg.cholesky(
+            matrix + jitter * jnp.eye(points.shape[0], dtype=dtype)
+        )
+    matrix = kernel_matrix(
+        points, points, kernel, float(lengthscale), float(signal_std), xp=np
+    )
+    jitter = RELATIVE_JITTER * float(signal_std) ** 2
+    for _ in range(7):
+        try:
+            factor = np.linalg.cholesky(matrix + jitter * np.eye(points.shape[0]))
+            return jnp.asarray(factor, dtype)
+        except np.linalg.LinAlgError:
+            jitter *= 10.0
+    raise ValueError(
+        "the prior kernel matrix over the candidates is not positive definite "
+        "even with a relative jitter of 1; are candidates duplicated?"
+    )
+
+
 def gaussian_process_candidates(
     candidates,
     kernel: str = "rbf",
@@ -222,6 +265,7 @@ def gaussian_process_candidates(
     noise_std=0.1,
     prior_mean=0.0,
     discount=1.0,
+    max_observations: int | None = None,
 ) -> Belief:
     """GP belief over ``N`` candidate points (the arms).
 
@@ -233,11 +277,20 @@ def gaussian_process_candidates(
         noise_std: known observation noise ``sigma > 0``.
         prior_mean: constant prior mean ``m0``.
         discount: time discount ``gamma`` in (0, 1] applied once per update
-            round (``O(N^3)`` when below 1).
+            round (``O(N^3)`` when below 1); layout (a) only.
+        max_observations: None (default) for layout (a), the dense posterior
+            covariance ``[N, N]`` per run; an int ``T >= 1`` for layout (b),
+            a buffer of at most ``T`` observations with a Cholesky factor
+            grown by one row per observation
+            (:mod:`bayesrl.beliefs.gaussian_process_buffer`): ``O(N T)``
+            memory and work per observation instead of ``O(N^2)``, for
+            ``N`` too large for ``seeds x N^2``.
 
     Returns:
         A :class:`~bayesrl.base.Belief` with ``num_arms = N``; its state is a
-        :class:`GaussianProcessCandidatesState`.
+        :class:`GaussianProcessCandidatesState` (layout (a)) or a
+        :class:`~bayesrl.beliefs.gaussian_process_buffer.GaussianProcessBufferState`
+        (layout (b)). Both have ``mean``, ``std`` and ``num_observations``.
     """
     points = check_candidates(candidates)
     if kernel not in KERNELS:
@@ -246,6 +299,42 @@ def gaussian_process_candidates(
     check_positive("signal_std", signal_std)
     check_positive("noise_std", noise_std)
     check_discount("discount", discount)
+    if max_observations is not None:
+        if (
+            not isinstance(max_observations, (int, np.integer))
+            or isinstance(max_observations, bool)
+            or max_observations < 1
+        ):
+            raise ValueError(
+                "max_observations must be None (dense layout) or an int >= 1, "
+                f"got {max_observations!r}"
+            )
+        if not (is_concrete(discount) and float(discount) == 1.0):
+            raise ValueError(
+                "discount must be 1 with max_observations (the observation-buffer "
+                "layout does not forget); use max_observations=None to discount"
+            )
+    config = dict(
+        candidates=points.tolist(),
+        kernel=kernel,
+        lengthscale=config_value(lengthscale),
+        signal_std=config_value(signal_std),
+        noise_std=config_value(noise_std),
+        prior_mean=config_value(prior_mean),
+        discount=config_value(discount),
+        max_observations=None if max_observations is None else int(max_observations),
+    )
+    if max_observations is not None:
+        return _buffer_belief(
+            points,
+            kernel,
+            lengthscale,
+            signal_std,
+            noise_std,
+            prior_mean,
+            int(max_observations),
+            config,
+        )
     dtype = jnp.result_type(float)
     points_jax = jnp.asarray(points, dtype)
     prior_covariance = kernel_matrix(
@@ -276,13 +365,61 @@ def gaussian_process_candidates(
         num_arms=num_candidates,
         reward_range=(-float("inf"), float("inf")),
         name="gaussian_process_candidates",
-        config=dict(
-            candidates=points.tolist(),
-            kernel=kernel,
-            lengthscale=config_value(lengthscale),
-            signal_std=config_value(signal_std),
-            noise_std=config_value(noise_std),
-            prior_mean=config_value(prior_mean),
-            discount=config_value(discount),
+        config=config,
+    )
+
+
+def _buffer_belief(
+    points, kernel, lengthscale, signal_std, noise_std, prior_mean, capacity, config
+) -> Belief:
+    """Layout (b): :mod:`bayesrl.beliefs.gaussian_process_buffer`."""
+    dtype = jnp.result_type(float)
+    points_jax = jnp.asarray(points, dtype)
+    num_candidates = points.shape[0]
+    # Stationary kernels: k(x, x) = v for every candidate.
+    prior_variance = jnp.asarray(signal_std, dtype) ** 2
+    prior_cholesky_cache = []
+
+    def kernel_row(index):
+        return kernel_matrix(
+            points_jax[index][None], points_jax, kernel, lengthscale, signal_std
+        )[0]
+
+    def prior_cholesky():
+        # Built on the first draw only (O(N^3) once; the UCB rules never need
+        # it) and shared by every later trace, run and seed; traced kernel
+        # hyper-parameters cannot be cached and are factorised in each trace.
+        if prior_cholesky_cache:
+            return prior_cholesky_cache[0]
+        factor = prior_cholesky_factor(points, kernel, lengthscale, signal_std, dtype)
+        if is_concrete(factor):
+            prior_cholesky_cache.append(factor)
+        return factor
+
+    def discount(state, gamma):
+        if is_concrete(gamma) and float(gamma) == 1.0:
+            return state
+        raise ValueError(
+            "discount is not available with max_observations (observation-buffer "
+            "layout); build the belief with max_observations=None"
+        )
+
+    return Belief(
+        init=lambda: buffer.init(
+            num_candidates, capacity, prior_mean, prior_variance, dtype
         ),
+        update=lambda state, arms, rewards, weights: buffer.update(
+            state, kernel_row, arms, rewards, weights.astype(dtype), noise_std
+        ),
+        sample=lambda key, state: buffer.sample(
+            key, state, prior_cholesky(), prior_mean, noise_std
+        ),
+        mean=lambda state: state.mean,
+        quantile=quantile,
+        discount=discount,
+        counts=lambda state: state.num_observations,
+        num_arms=num_candidates,
+        reward_range=(-float("inf"), float("inf")),
+        name="gaussian_process_candidates",
+        config=config,
     )
