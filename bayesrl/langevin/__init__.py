@@ -1,7 +1,8 @@
 """Langevin Monte Carlo posterior sampling for decision making.
 
 Transforms (optax-style, terminal: they emit drift plus noise):
-:func:`sgld`, :func:`preconditioned_langevin`, :func:`adam_langevin`.
+:func:`sgld`, :func:`preconditioned_langevin`, :func:`adam_langevin`,
+:func:`underdamped_langevin` (EulerULMC), :func:`adam_underdamped_langevin` (aULMC).
 Agents: :func:`lmc_ts` (contextual bandits), :func:`lmc_lsvi` (linear MDPs) and
 :func:`adam_lmcdqn` (a pure, vmappable deep-RL ``train(key)``).
 Exact laws on quadratic losses: :func:`gaussian_law`,
@@ -15,6 +16,10 @@ from bayesrl.langevin.adam_lmcdqn import (
     AdamLMCDQNState,
     adam_lmcdqn,
     n_step_returns,
+)
+from bayesrl.langevin.adam_underdamped_langevin import (
+    AdamUnderdampedLangevinState,
+    adam_underdamped_langevin,
 )
 from bayesrl.langevin.lmc_lsvi import (
     LMCLSVIActInfo,
@@ -34,12 +39,17 @@ from bayesrl.langevin.quadratic import (
     quadratic_langevin_step,
 )
 from bayesrl.langevin.sgld import SGLDState, sgld
+from bayesrl.langevin.underdamped_langevin import (
+    UnderdampedLangevinState,
+    underdamped_langevin,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
     "AdamLMCDQNMetrics",
     "AdamLMCDQNState",
     "AdamLangevinState",
+    "AdamUnderdampedLangevinState",
     "LMCLSVIActInfo",
     "LMCLSVIInfo",
     "LMCLSVIState",
@@ -47,8 +57,10 @@ __all__ = [
     "LMCTSState",
     "PreconditionedLangevinState",
     "SGLDState",
+    "UnderdampedLangevinState",
     "adam_langevin",
     "adam_lmcdqn",
+    "adam_underdamped_langevin",
     "exact_gaussian_sample",
     "exact_gaussian_sample_from_noise",
     "gaussian_law",
@@ -58,4 +70,5 @@ __all__ = [
     "preconditioned_langevin",
     "quadratic_langevin_step",
     "sgld",
+    "underdamped_langevin",
 ]
