@@ -21,6 +21,7 @@ from bayesrl.langevin.adam_underdamped_langevin import (
     AdamUnderdampedLangevinState,
     adam_underdamped_langevin,
 )
+from bayesrl.langevin.dqn_loss import DQNBatch, dqn_loss, td_targets
 from bayesrl.langevin.lmc_lsvi import (
     LMCLSVIActInfo,
     LMCLSVIInfo,
@@ -50,6 +51,7 @@ __all__ = [
     "AdamLMCDQNState",
     "AdamLangevinState",
     "AdamUnderdampedLangevinState",
+    "DQNBatch",
     "LMCLSVIActInfo",
     "LMCLSVIInfo",
     "LMCLSVIState",
@@ -61,6 +63,7 @@ __all__ = [
     "adam_langevin",
     "adam_lmcdqn",
     "adam_underdamped_langevin",
+    "dqn_loss",
     "exact_gaussian_sample",
     "exact_gaussian_sample_from_noise",
     "gaussian_law",
@@ -70,5 +73,6 @@ __all__ = [
     "preconditioned_langevin",
     "quadratic_langevin_step",
     "sgld",
+    "td_targets",
     "underdamped_langevin",
 ]
