@@ -106,3 +106,22 @@ def test_gymnax_deep_sea_map_is_shared_across_resets_and_bayesrl_draws_its_own(k
     instances = jax.vmap(ours.sample_params)(jax.random.split(key, 4))
     ours_maps = np.asarray(instances.action_mapping)
     assert len({m.tobytes() for m in ours_maps}) == 4
+
+
+def test_nchain_benchmark_pairs_every_langevin_method_with_its_noise_off_run():
+    # Spec 2.5: every LMCDQN-family row comes with a noise-off ablation (same
+    # config, noise_multiplier = 0), and the default CLI run emits both.
+    from benchmarks.langevin import DEFAULT_NCHAIN_METHODS, NCHAIN_METHODS
+
+    langevin = [
+        name
+        for name, config in NCHAIN_METHODS.items()
+        if config.get("optimizer", "adam_langevin") != "adam"
+        and not name.endswith("_noise_off")
+    ]
+    assert {"adam_lmcdqn", "ulmcdqn", "fg_lmcdqn", "fg_ulmcdqn"} <= set(langevin)
+    for name in langevin:
+        off = NCHAIN_METHODS[f"{name}_noise_off"]
+        assert off == {**NCHAIN_METHODS[name], "noise_multiplier": 0.0}
+    defaults = DEFAULT_NCHAIN_METHODS.split(",")
+    assert "adam_lmcdqn" in defaults and "adam_lmcdqn_noise_off" in defaults
