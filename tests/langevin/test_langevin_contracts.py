@@ -93,19 +93,18 @@ def test_optax_noisy_sgd_without_a_key_warns():
     assert caught, "optax.noisy_sgd(key=None) no longer warns"
 
 
-def test_gymnax_deep_sea_map_is_shared_across_resets_and_bayesrl_draws_its_own(key):
+def test_gymnax_deep_sea_map_is_shared_across_resets_and_bayesrl_does_not_use_it(
+    key,
+):
     # gymnax 1.x: the default DeepSea-bsuite action map is one fixed draw, the
     # same for every reset key, hence for every seed: unusable for bsuite
-    # semantics. bayesrl.envs.DeepSea draws one map per instance (seed).
+    # semantics. bayesrl.envs.DeepSea is its own environment, which draws one map
+    # per instance (tests/envs/test_tabular.py).
     env, params = gymnax.make("DeepSea-bsuite", size=8)
     reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
-    maps = np.asarray(reset(jax.random.split(key, 4), params)[1].action_mapping)
+    maps = np.asarray(reset(jax.random.split(key, 3), params)[1].action_mapping)
     assert all(np.array_equal(maps[0], m) for m in maps[1:])
-    ours = DeepSea(8)
-    assert not isinstance(ours, type(env))
-    instances = jax.vmap(ours.sample_params)(jax.random.split(key, 4))
-    ours_maps = np.asarray(instances.action_mapping)
-    assert len({m.tobytes() for m in ours_maps}) == 4
+    assert not issubclass(DeepSea, type(env))
 
 
 def test_nchain_benchmark_pairs_every_langevin_method_with_its_noise_off_run():

@@ -128,11 +128,11 @@ def test_noise_sits_on_the_momentum_for_euler_ulmc_and_on_the_position_for_aulmc
     params = jnp.zeros(5)
     xi = generate_gaussian_noise(key, params)
     euler = underdamped_langevin(eta, gamma, beta)
-    updates, state = euler.update(jnp.zeros(5), euler.init(params), key=key)
+    updates, state = jax.jit(euler.update)(jnp.zeros(5), euler.init(params), key=key)
     np.testing.assert_allclose(state.momentum, scale * xi, rtol=1e-6)
     np.testing.assert_allclose(updates, -eta * scale * xi, rtol=1e-6)
     adam = adam_underdamped_langevin(eta, 1.0, gamma, beta)
-    updates, state = adam.update(jnp.zeros(5), adam.init(params), key=key)
+    updates, state = jax.jit(adam.update)(jnp.zeros(5), adam.init(params), key=key)
     np.testing.assert_array_equal(state.momentum, 0.0)
     np.testing.assert_allclose(updates, scale * xi, rtol=1e-6)
 
