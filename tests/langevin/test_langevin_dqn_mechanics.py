@@ -12,6 +12,7 @@ import gymnax
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 from jax.flatten_util import ravel_pytree
 
 from bayesrl.envs import NChain
@@ -122,6 +123,35 @@ def test_first_observation_of_each_episode_is_stored_across_boundaries(spied_run
             if done[i]:
                 start = i + 1
         assert len({row.tobytes() for row in first_obs}) >= 3
+
+
+def test_acting_is_greedy_on_the_current_iterate(spied_run):
+    # No epsilon: every stored action is the argmax of the Q-network whose
+    # parameters were current when it was taken, i.e. the iterate the first
+    # gradient step of the next learning phase starts from.
+    records, state, _ = spied_run
+    num_grad = UPDATES_PER_COLLECT * INNER_STEPS
+    sizes = (4, *adam_lmcdqn_module.DEFAULT_CONFIG["hidden_sizes"], 2)
+    graphdef, _ = nnx.split(
+        nnx.eval_shape(lambda: adam_lmcdqn_module._MLP(sizes, nnx.Rngs(0)))
+    )
+    unravel = ravel_pytree(jax.tree.map(lambda x: x[0], state.params))[1]
+
+    @jax.jit
+    def q_values(flat_params, obs):
+        return jax.vmap(nnx.merge(graphdef, unravel(flat_params)))(obs)
+
+    for seed in range(NUM_SEEDS):
+        obs = np.asarray(state.buffer.obs[seed])
+        actions = np.asarray(state.buffer.action[seed])
+        for collect in range(NUM_COLLECTS):
+            # The prefill and the first collect act with the initial network.
+            acting = records[seed][collect * num_grad][0]
+            steps = np.arange(PREFILL + 10 * collect, PREFILL + 10 * (collect + 1))
+            if collect == 0:
+                steps = np.arange(PREFILL + 10)
+            q = q_values(acting, obs[steps])
+            np.testing.assert_array_equal(actions[steps], np.argmax(q, axis=1))
 
 
 def test_fg_ulmcdqn_trains_under_vmap_with_independent_seeds(spied_run):
