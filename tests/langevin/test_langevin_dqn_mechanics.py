@@ -3,8 +3,9 @@ observed from inside: a spy on the loss records, at every gradient step, the
 online and target parameters and the minibatch. Checked: target sync exactly at
 gradient-step counts 0, T, 2T, ... with inner steps counted; the J inner steps
 draw distinct minibatches; the Feel-Good ``s1`` is the first observation of each
-transition's episode across episode boundaries; FG-ULMCDQN trains under vmap
-with independent seeds (vmap equals separate runs: ``test_langevin_dqn``)."""
+transition's episode across episode boundaries; acting is greedy on the current
+iterate (no epsilon); FG-ULMCDQN trains under vmap with independent seeds (vmap
+equals separate runs: ``test_langevin_dqn``)."""
 
 import importlib
 
