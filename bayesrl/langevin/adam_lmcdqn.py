@@ -48,6 +48,7 @@ independent agent per key.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -274,7 +275,7 @@ def adam_lmcdqn(
     _validate(cfg)
     num_actions = env.action_space(env_params).n
     obs_shape = env.observation_space(env_params).shape
-    obs_dim = int(jnp.prod(jnp.asarray(obs_shape)))
+    obs_dim = math.prod(obs_shape)  # static: the factory may run under jit
     sizes = (obs_dim, *cfg["hidden_sizes"], num_actions)
     factory = lambda rngs: _MLP(sizes, rngs)  # noqa: E731
     graphdef, _ = nnx.split(nnx.eval_shape(lambda: factory(nnx.Rngs(0))))
