@@ -1,19 +1,20 @@
 """Underdamped Langevin Monte Carlo (EulerULMC) as an optax transformation.
 
 The underdamped (kinetic) Langevin diffusion with friction ``gamma`` and inverse
-temperature ``beta`` for a loss ``L``,
+temperature ``beta`` for a loss ``L``, written with ``p`` the *negative*
+velocity as in the reference code,
 
-    dw = p dt,   dp = -gamma p dt - grad L(w) dt + sqrt(2 gamma / beta) dB,
+    dw = -p dt,   dp = -gamma p dt + grad L(w) dt + sqrt(2 gamma / beta) dB,
 
-has the stationary law ``exp(-beta L(w) - beta |p|^2 / 2)`` up to the scaling
-of ``p`` (Cheng, Chatterji, Bartlett & Jordan, "Underdamped Langevin MCMC: A
-non-asymptotic analysis", COLT 2018). ``EulerULMC`` of Ishfaq, Tan, Yang, Lan,
+has the stationary law ``exp(-beta L(w) - beta |p|^2 / 2)`` (Cheng, Chatterji,
+Bartlett & Jordan, "Underdamped Langevin MCMC: A non-asymptotic analysis",
+COLT 2018). ``EulerULMC`` of Ishfaq, Tan, Yang, Lan,
 Lu, Mahmood, Precup & Xu, "More Efficient Randomized Exploration for
 Reinforcement Learning via Approximate Sampling", RLC 2024
 (https://arxiv.org/abs/2406.12241), in the form of the authors' reference
 implementation (``panxulab/LSVI-ASE``, ``components/lmc_dqn/optim.py``), is the
-following Euler step, per parameter, with ``g`` the (minibatch) gradient of the
-loss plus ``weight_decay * w`` when set::
+following Euler step (time step ``eta``), per parameter, with ``g`` the
+(minibatch) gradient of the loss plus ``weight_decay * w`` when set::
 
     p <- (1 - eta gamma) p + eta g + sqrt(2 eta gamma / beta) xi   # noise on p
     w <- w - eta p
