@@ -20,6 +20,10 @@ preconditioned by ``v``). The paper writes ``sigma_n = beta^{-1/2}``. ``a = 0``
 gives a heavy-ball Langevin step with the noise on the position (the moments
 still evolve); the reference code's plain ``EulerULMC``
 (:func:`~bayesrl.langevin.underdamped_langevin`) puts the noise on the momentum.
+With the noise on the position the chain does not sample ``exp(-beta L)``: for
+small steps on ``L = lam w^2`` (and ``a = 0``) its position variance is
+``(2 lam + gamma^2) / (2 lam beta)``, ``2 lam + gamma^2`` times the Gibbs value
+(``docs/langevin.md``; the exact discrete law is tested).
 """
 
 from __future__ import annotations
