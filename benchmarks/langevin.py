@@ -8,9 +8,11 @@ Prints, and saves as JSON (with the machine) and plots under
    ``(2 beta)^{-1} Lambda^{-1} (I - eta Lambda)^{-1}`` (errors in Monte Carlo
    standard errors), and the 4/3 inflation over the Gibbs variance.
 2. ``nchain``: the N-chain table of the LMCDQN papers (Adam LMCDQN, DQN with
-   ε-greedy, and Adam LMCDQN with the Langevin noise off) next to the published
-   numbers. Score per run: mean greedy test return over the last 10 epochs;
-   interval: 2.093 * std(ddof=0) / sqrt(seeds) (the papers' 95% CI).
+   ε-greedy, and Adam LMCDQN with the Langevin noise off; with ``--methods``
+   also ULMCDQN, FG-LMCDQN and FG-ULMCDQN and their noise-off ablations) next
+   to the published numbers. Score per run: mean greedy test return over the
+   last 10 epochs; interval: 2.093 * std(ddof=0) / sqrt(seeds) (the papers'
+   95% CI).
 3. ``lsvi``: episodes to first success vs size on tabular N-chain and DeepSea
    for LMC-LSVI (diagonal preconditioner), exact Gaussian sampling (RLSVI) and
    ε-greedy LSVI.
@@ -60,6 +62,24 @@ PUBLISHED = {
         100: (6.04, 1.80),
     },
     "dqn": {25: (9.40, 0.92), 50: (5.52, 2.07), 75: (5.19, 0.77), 100: (5.05, 0.40)},
+    "ulmcdqn": {
+        25: (9.63, 0.27),
+        50: (9.73, 0.25),
+        75: (7.90, 1.84),
+        100: (8.02, 1.46),
+    },
+    "fg_lmcdqn": {
+        25: (9.50, 0.54),
+        50: (8.75, 1.44),
+        75: (8.46, 1.09),
+        100: (8.07, 0.99),
+    },
+    "fg_ulmcdqn": {
+        25: (10.00, 0.00),
+        50: (9.85, 0.29),
+        75: (9.80, 0.31),
+        100: (9.80, 0.40),
+    },
 }
 
 NCHAIN_METHODS = {
@@ -68,6 +88,19 @@ NCHAIN_METHODS = {
     # DQN baseline: optax Adam, epsilon 1 -> 0.01 over the first 10% of steps.
     "dqn": {"optimizer": "adam", "epsilon_start": 1.0, "epsilon_end": 0.01},
 }
+# The RLC 2024 follow-up variants (not in the default --methods): one cell of
+# the papers' grid each, not tuned: friction gamma = 1 (same stationary drift
+# per step as the aSGLD cell), Feel-Good weight eta_fg = 0.1 (middle of the grid).
+_ULMC = {"optimizer": "adam_underdamped_langevin", "friction": 1.0}
+_FEEL_GOOD = {"feel_good_weight": 0.1}
+for _name, _config in {
+    "ulmcdqn": _ULMC,
+    "fg_lmcdqn": _FEEL_GOOD,
+    "fg_ulmcdqn": {**_ULMC, **_FEEL_GOOD},
+}.items():
+    NCHAIN_METHODS[_name] = _config
+    NCHAIN_METHODS[f"{_name}_noise_off"] = {**_config, "noise_multiplier": 0.0}
+DEFAULT_NCHAIN_METHODS = "adam_lmcdqn,adam_lmcdqn_noise_off,dqn"
 
 EXACT_RLSVI = dict(
     preconditioner="full",
@@ -211,6 +244,7 @@ def nchain_section(sizes, num_seeds, num_epochs, methods) -> dict:
             out[f"{method}/{n}"] = {
                 "n": n,
                 "method": method,
+                "config": config,
                 "mean": mean,
                 "ci95": ci,
                 "scores": scores.tolist(),
@@ -450,7 +484,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--full", action="store_true", help="the paper protocol")
     parser.add_argument("--sections", default="law,nchain,lsvi,throughput,ts")
     parser.add_argument("--nchain-sizes", default=None, help="e.g. 25,50")
-    parser.add_argument("--methods", default=",".join(NCHAIN_METHODS))
+    parser.add_argument(
+        "--methods",
+        default=DEFAULT_NCHAIN_METHODS,
+        help=f"comma-separated, among {','.join(NCHAIN_METHODS)}",
+    )
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--tag", default="", help="suffix of the result files")

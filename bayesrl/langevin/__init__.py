@@ -1,7 +1,8 @@
 """Langevin Monte Carlo posterior sampling for decision making.
 
 Transforms (optax-style, terminal: they emit drift plus noise):
-:func:`sgld`, :func:`preconditioned_langevin`, :func:`adam_langevin`.
+:func:`sgld`, :func:`preconditioned_langevin`, :func:`adam_langevin`,
+:func:`underdamped_langevin` (EulerULMC), :func:`adam_underdamped_langevin` (aULMC).
 Agents: :func:`lmc_ts` (contextual bandits), :func:`lmc_lsvi` (linear MDPs) and
 :func:`adam_lmcdqn` (a pure, vmappable deep-RL ``train(key)``).
 Exact laws on quadratic losses: :func:`gaussian_law`,
@@ -16,6 +17,11 @@ from bayesrl.langevin.adam_lmcdqn import (
     adam_lmcdqn,
     n_step_returns,
 )
+from bayesrl.langevin.adam_underdamped_langevin import (
+    AdamUnderdampedLangevinState,
+    adam_underdamped_langevin,
+)
+from bayesrl.langevin.dqn_loss import DQNBatch, dqn_loss, td_targets
 from bayesrl.langevin.lmc_lsvi import (
     LMCLSVIActInfo,
     LMCLSVIInfo,
@@ -34,12 +40,18 @@ from bayesrl.langevin.quadratic import (
     quadratic_langevin_step,
 )
 from bayesrl.langevin.sgld import SGLDState, sgld
+from bayesrl.langevin.underdamped_langevin import (
+    UnderdampedLangevinState,
+    underdamped_langevin,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
     "AdamLMCDQNMetrics",
     "AdamLMCDQNState",
     "AdamLangevinState",
+    "AdamUnderdampedLangevinState",
+    "DQNBatch",
     "LMCLSVIActInfo",
     "LMCLSVIInfo",
     "LMCLSVIState",
@@ -47,8 +59,11 @@ __all__ = [
     "LMCTSState",
     "PreconditionedLangevinState",
     "SGLDState",
+    "UnderdampedLangevinState",
     "adam_langevin",
     "adam_lmcdqn",
+    "adam_underdamped_langevin",
+    "dqn_loss",
     "exact_gaussian_sample",
     "exact_gaussian_sample_from_noise",
     "gaussian_law",
@@ -58,4 +73,6 @@ __all__ = [
     "preconditioned_langevin",
     "quadratic_langevin_step",
     "sgld",
+    "td_targets",
+    "underdamped_langevin",
 ]

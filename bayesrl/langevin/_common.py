@@ -52,3 +52,16 @@ def check_in_unit_interval(name: str, value: Any) -> None:
     number = float(value)
     if not 0.0 <= number < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def check_damping(step_size: Any, friction: Any) -> None:
+    """Refuse concrete ``step_size * friction > 1``: the momentum's damping
+    factor ``1 - step_size * friction`` of an Euler underdamped Langevin step
+    would be negative (the momentum would flip sign every step)."""
+    if isinstance(step_size, jax.core.Tracer) or isinstance(friction, jax.core.Tracer):
+        return
+    if float(step_size) * float(friction) > 1.0:
+        raise ValueError(
+            "step_size * friction must be <= 1 (damping factor 1 - step_size * "
+            f"friction >= 0), got {step_size!r} * {friction!r}"
+        )

@@ -28,6 +28,14 @@ report the best cell of a grid eta in {1e-2, 1e-3}, sigma_n = beta^{-1/2} in
 a = 1, sigma_n = 1e-5, was the best of four (eta, a) cells in a short scouting
 run on N = 25 (10 seeds, 40 epochs, keys disjoint from the benchmark's).
 
+The follow-up variants of Ishfaq, Tan, Yang, Lan, Lu, Mahmood, Precup & Xu,
+RLC 2024 (https://arxiv.org/abs/2406.12241) are config options:
+``optimizer="adam_underdamped_langevin"`` with a ``friction`` gamma is ULMCDQN
+(:func:`~bayesrl.langevin.adam_underdamped_langevin`, momentum persisting like
+the moments), and ``feel_good_weight`` eta_fg > 0 subtracts the Feel-Good prior
+``eta_fg * mean_batch max_a Q_w(s1, a)`` from the loss (s1: the first
+observation of each transition's episode, stored in the buffer;
+:func:`~bayesrl.langevin.dqn_loss`), giving FG-LMCDQN and FG-ULMCDQN.
 ``optimizer="adam"`` with an ε schedule turns the same loop into the DQN
 (ε-greedy, optax Adam) baseline; ``noise_multiplier=0`` is the noise-off
 ablation.
@@ -40,6 +48,7 @@ independent agent per key.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -49,8 +58,10 @@ import optax
 from flax import nnx
 
 from bayesrl import random as fast_random
-from bayesrl._checks import check_positive
+from bayesrl._checks import check_positive, is_concrete
 from bayesrl.langevin.adam_langevin import adam_langevin
+from bayesrl.langevin.adam_underdamped_langevin import adam_underdamped_langevin
+from bayesrl.langevin.dqn_loss import DQNBatch, dqn_loss
 from bayesrl.types import Array, ArrayTree, PRNGKey
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -60,6 +71,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "bias_factor": 1.0,
     "noise_scale": 1e-5,
     "noise_multiplier": 1.0,
+    "friction": 1.0,
+    "feel_good_weight": 0.0,
     "b1": 0.9,
     "b2": 0.999,
     "eps": 1e-8,
@@ -84,8 +97,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
 """The N-chain protocol of the LMCDQN papers (see the module docstring).
 
 ``noise_scale`` is ``sigma_n = beta^{-1/2}``; ``optimizer`` is
-``"adam_langevin"`` (Adam LMCDQN) or ``"adam"`` (plain optax Adam, the DQN
-baseline); the ε schedule decays linearly over ``epsilon_decay_steps`` env steps
+``"adam_langevin"`` (Adam LMCDQN), ``"adam_underdamped_langevin"`` (ULMCDQN,
+with ``friction`` gamma; gamma = 1 gives the same stationary drift per step as
+the aSGLD cell) or ``"adam"`` (plain optax Adam, the DQN baseline);
+``feel_good_weight`` eta_fg >= 0 is the Feel-Good prior weight (0: off); the ε
+schedule decays linearly over ``epsilon_decay_steps`` env steps
 (0 everywhere by default: greedy acting); ``eval_max_steps`` None reads
 ``env_params.max_steps_in_episode``.
 """
@@ -96,6 +112,8 @@ class Buffer(NamedTuple):
 
     ``next_obs`` is the true next observation (gymnax's ``final_observation``
     at episode ends); ``done`` marks terminated or truncated transitions. The
+    ``first_obs`` is the first observation of the transition's episode (the
+    Feel-Good prior's ``s1``; None when that term is off). The
     write position and fill level are functions of the global step count, which
     is the same for every seed, so they are passed as loop indices rather than
     stored: under ``vmap`` the writes stay cheap dynamic slices.
@@ -107,6 +125,7 @@ class Buffer(NamedTuple):
     next_obs: Array
     done: Array
     terminated: Array
+    first_obs: Array | None
 
 
 class AdamLMCDQNState(NamedTuple):
@@ -118,6 +137,7 @@ class AdamLMCDQNState(NamedTuple):
     buffer: Buffer
     env_state: Any
     obs: Array
+    episode_first_obs: Array
 
 
 class AdamLMCDQNMetrics(NamedTuple):
@@ -183,6 +203,9 @@ def n_step_returns(
     return returns, last, bootstrap
 
 
+OPTIMIZERS = ("adam_langevin", "adam_underdamped_langevin", "adam")
+
+
 def _validate(config: dict[str, Any]) -> None:
     unknown = set(config) - set(DEFAULT_CONFIG)
     if unknown:
@@ -209,14 +232,16 @@ def _validate(config: dict[str, Any]) -> None:
         raise ValueError("learning_starts must be at least batch_size")
     if config["buffer_size"] < config["learning_starts"]:
         raise ValueError("buffer_size must be at least learning_starts")
-    if config["optimizer"] not in ("adam_langevin", "adam"):
+    if config["optimizer"] not in OPTIMIZERS:
         raise ValueError(
-            f"optimizer must be 'adam_langevin' or 'adam', got {config['optimizer']!r}"
+            f"optimizer must be one of {OPTIMIZERS}, got {config['optimizer']!r}"
         )
     check_positive("step_size", config["step_size"])
     check_positive("noise_scale", config["noise_scale"])
     check_positive("bias_factor", config["bias_factor"], allow_zero=True)
     check_positive("noise_multiplier", config["noise_multiplier"], allow_zero=True)
+    check_positive("friction", config["friction"])
+    check_positive("feel_good_weight", config["feel_good_weight"], allow_zero=True)
     for name in ("discount", "epsilon_start", "epsilon_end"):
         value = config[name]
         if not isinstance(value, jax.core.Tracer) and not 0.0 <= float(value) <= 1.0:
@@ -234,8 +259,9 @@ def adam_lmcdqn(
         env_params: its parameters.
         **config: overrides of :data:`DEFAULT_CONFIG` (the N-chain protocol).
             Sizes are static; ``step_size``, ``bias_factor``, ``noise_scale``,
-            ``noise_multiplier`` and ``discount`` may be traced (for sweeps
-            under ``vmap``).
+            ``noise_multiplier``, ``friction``, ``feel_good_weight`` and
+            ``discount`` may be traced (for sweeps under ``vmap``; a traced
+            ``feel_good_weight`` keeps the buffer's first observations).
 
     Returns:
         ``train(key)``: runs ``num_epochs * steps_per_epoch`` env steps (plus
@@ -249,7 +275,7 @@ def adam_lmcdqn(
     _validate(cfg)
     num_actions = env.action_space(env_params).n
     obs_shape = env.observation_space(env_params).shape
-    obs_dim = int(jnp.prod(jnp.asarray(obs_shape)))
+    obs_dim = math.prod(obs_shape)  # static: the factory may run under jit
     sizes = (obs_dim, *cfg["hidden_sizes"], num_actions)
     factory = lambda rngs: _MLP(sizes, rngs)  # noqa: E731
     graphdef, _ = nnx.split(nnx.eval_shape(lambda: factory(nnx.Rngs(0))))
@@ -260,8 +286,23 @@ def adam_lmcdqn(
         eval_max_steps = int(env_params.max_steps_in_episode)
     num_collects = cfg["steps_per_epoch"] // cfg["steps_per_collect"]
     num_grad = cfg["updates_per_collect"] * cfg["num_inner_steps"]
-    langevin = cfg["optimizer"] == "adam_langevin"
-    if langevin:
+    langevin = cfg["optimizer"] != "adam"
+    underdamped = cfg["optimizer"] == "adam_underdamped_langevin"
+    feel_good_weight = cfg["feel_good_weight"]
+    # A concrete 0 drops the Feel-Good term and the buffer's first observations.
+    feel_good = not (is_concrete(feel_good_weight) and float(feel_good_weight) == 0)
+    if underdamped:
+        transform = adam_underdamped_langevin(
+            cfg["step_size"],
+            cfg["bias_factor"],
+            cfg["friction"],
+            1.0 / cfg["noise_scale"] ** 2,
+            b1=cfg["b1"],
+            b2=cfg["b2"],
+            eps=cfg["eps"],
+            noise_multiplier=cfg["noise_multiplier"],
+        )
+    elif langevin:
         transform = adam_langevin(
             cfg["step_size"],
             cfg["bias_factor"],
@@ -301,12 +342,24 @@ def adam_lmcdqn(
             next_obs=buf.next_obs.at[i].set(info["final_observation"]),
             done=buf.done.at[i].set(terminated | truncated),
             terminated=buf.terminated.at[i].set(terminated),
+            first_obs=(
+                buf.first_obs.at[i].set(state.episode_first_obs) if feel_good else None
+            ),
         )
-        state = state._replace(buffer=buffer, env_state=env_state, obs=next_obs)
+        # gymnax resets inside step: after an episode end next_obs starts the next.
+        episode_first_obs = jnp.where(
+            terminated | truncated, next_obs, state.episode_first_obs
+        )
+        state = state._replace(
+            buffer=buffer,
+            env_state=env_state,
+            obs=next_obs,
+            episode_first_obs=episode_first_obs,
+        )
         return state, None
 
-    def sample_targets(buffer: Buffer, key: PRNGKey, num_stored: Array):
-        """A minibatch of (obs, action, n-step return, bootstrap obs, discount).
+    def sample_targets(buffer: Buffer, key: PRNGKey, num_stored: Array) -> DQNBatch:
+        """A minibatch of n-step windows.
 
         ``num_stored`` transitions have been written so far (the next write goes
         to ``num_stored % capacity``).
@@ -323,27 +376,24 @@ def adam_lmcdqn(
             discount,
         )
         last_index = jnp.take_along_axis(window, last[:, None], axis=1)[:, 0]
-        return (
-            buffer.obs[starts],
-            buffer.action[starts],
-            returns,
-            buffer.next_obs[last_index],
-            bootstrap,
+        return DQNBatch(
+            obs=buffer.obs[starts],
+            action=buffer.action[starts],
+            returns=returns,
+            next_obs=buffer.next_obs[last_index],
+            bootstrap=bootstrap,
+            first_obs=buffer.first_obs[starts] if feel_good else None,
         )
 
     def loss_fn(params, target_params, batch):
-        obs, action, returns, next_obs, bootstrap = batch
-        q = jax.vmap(q_values, in_axes=(None, 0))(params, obs)
-        q_taken = jnp.take_along_axis(q, action[:, None], axis=1)[:, 0]
-        next_target = jax.vmap(q_values, in_axes=(None, 0))(target_params, next_obs)
-        if cfg["double_q"]:
-            next_online = jax.vmap(q_values, in_axes=(None, 0))(params, next_obs)
-            best = jnp.argmax(next_online, axis=1)
-            next_value = jnp.take_along_axis(next_target, best[:, None], axis=1)[:, 0]
-        else:
-            next_value = jnp.max(next_target, axis=1)
-        target = jax.lax.stop_gradient(returns + bootstrap * next_value)
-        return jnp.mean((target - q_taken) ** 2)
+        return dqn_loss(
+            q_values,
+            params,
+            target_params,
+            batch,
+            double_q=cfg["double_q"],
+            feel_good_weight=feel_good_weight,
+        )
 
     def gradient_step(state: AdamLMCDQNState, inputs):
         step, num_stored, key = inputs  # step: the global gradient step index
@@ -358,16 +408,20 @@ def adam_lmcdqn(
             updates, opt_state = transform.update(
                 grads, state.opt_state, state.params, key=key_noise
             )
-            # The deterministic part of the step, from the updated moments.
-            drift = jax.tree.map(
-                lambda g, m, v: (
-                    cfg["step_size"]
-                    * (g + cfg["bias_factor"] * m / (jnp.sqrt(v) + cfg["eps"]))
-                ),
-                grads,
-                opt_state.mu,
-                opt_state.nu,
-            )
+            # The deterministic part of the step: eta p (aULMC) or, from the
+            # updated moments, eta (g + a m / (sqrt(v) + eps)) (aSGLD).
+            if underdamped:
+                drift = jax.tree.map(lambda p: cfg["step_size"] * p, opt_state.momentum)
+            else:
+                drift = jax.tree.map(
+                    lambda g, m, v: (
+                        cfg["step_size"]
+                        * (g + cfg["bias_factor"] * m / (jnp.sqrt(v) + cfg["eps"]))
+                    ),
+                    grads,
+                    opt_state.mu,
+                    opt_state.nu,
+                )
             drift_norm = optax.tree.norm(drift)
             noise_norm = optax.tree.norm(jax.tree.map(jnp.add, updates, drift))
             ratio = noise_norm / jnp.maximum(drift_norm, 1e-30)
@@ -452,6 +506,7 @@ def adam_lmcdqn(
             next_obs=obs_zeros,
             done=jnp.zeros((capacity,), jnp.float32),
             terminated=jnp.zeros((capacity,), jnp.float32),
+            first_obs=obs_zeros if feel_good else None,
         )
         state = AdamLMCDQNState(
             params=params,
@@ -460,6 +515,7 @@ def adam_lmcdqn(
             buffer=buffer,
             env_state=env_state,
             obs=jnp.asarray(obs, jnp.float32),
+            episode_first_obs=jnp.asarray(obs, jnp.float32),
         )
         prefill = cfg["learning_starts"]
         state, _ = jax.lax.scan(

@@ -83,6 +83,18 @@ def test_stationary_law_is_the_discrete_time_law_not_gibbs(key):
     assert abs(ratio - 1.0) > 10 * se  # the Gibbs formula is rejected
 
 
+def test_stationary_law_in_float64(key):
+    # The x64 job of spec 8.1: the same chain in double precision (noise,
+    # gradients and iterates in float64) has the same exact law.
+    eta = 1.0 / (4.0 * LAMBDA_MAX)
+    with jax.enable_x64(True):
+        w0 = jnp.asarray(W_HAT, jnp.float64)
+        samples = _run_chains(key, sgld(eta, 1.0 / BETA), w0, 20_000, 300)
+        assert samples.dtype == jnp.float64
+    mean, cov = gaussian_law(W_HAT, PRECISION, W_HAT, eta, BETA, None)
+    _assert_law(samples, mean, cov)
+
+
 def test_small_step_stationary_law_is_close_to_gibbs(key):
     eta = 1.0 / (40.0 * LAMBDA_MAX)
     _, cov = gaussian_law(W_HAT, PRECISION, W_HAT, eta, BETA, None)
