@@ -59,6 +59,7 @@ def cpsrl(
     size_penalty: float = 0.5,
     termination: Any = None,
     forbidden_parents: Any = None,
+    planner: str = "auto",
 ) -> EpisodicAgent:
     """C-PSRL on ``env`` with known parents ``G0`` and degree bound ``Z``.
 
@@ -80,6 +81,11 @@ def cpsrl(
             each next-state factor, padded with -1 (may be traced), or None. A
             bayesrl extension (the paper uses no forbidden-edge knowledge): the
             parent-set posterior puts no mass on sets containing them.
+        planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
+            ``"factored"`` contracts ``E[V(s')]`` factor by factor from the
+            sampled CPTs and never builds it; ``"auto"`` takes the dense path
+            unless ``P`` would exceed 256 MiB (or there is one flat factor), see
+            :func:`bayesrl.psrl.parent_sets.resolve_planner`.
     """
     validation.check_env(env, factored=True)
     num_outputs, num_inputs = len(env.state_sizes), len(env.input_sizes)
@@ -131,6 +137,7 @@ def cpsrl(
         reward_range=env.reward_range,
         termination=termination,
         forbidden=forbidden,
+        planner=planner,
     )
 
 

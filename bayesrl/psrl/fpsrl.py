@@ -36,6 +36,7 @@ def fpsrl(
     *,
     prior_alpha: float = 1.0,
     termination: Any = None,
+    planner: str = "auto",
 ) -> EpisodicAgent:
     """F-PSRL on ``env`` with the known parent sets ``parents``.
 
@@ -49,6 +50,11 @@ def fpsrl(
         prior_alpha: Dirichlet concentration of every conditional (1 in the
             paper's experiments).
         termination: known ``[S, A]`` termination; None takes the env's rules.
+        planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
+            ``"factored"`` contracts ``E[V(s')]`` factor by factor from the
+            sampled CPTs and never builds it; ``"auto"`` takes the dense path
+            unless ``P`` would exceed 256 MiB (or there is one flat factor), see
+            :func:`bayesrl.psrl.parent_sets.resolve_planner`.
     """
     validation.check_env(env, factored=True)
     num_outputs, num_inputs = len(env.state_sizes), len(env.input_sizes)
@@ -83,4 +89,5 @@ def fpsrl(
         reward=reward,
         reward_range=env.reward_range,
         termination=termination,
+        planner=planner,
     )

@@ -37,6 +37,7 @@ def psrl(
     reward: Any = None,
     *,
     termination: Any = None,
+    planner: str = "auto",
 ) -> EpisodicAgent:
     """Tabular PSRL with a flat Dirichlet prior over next states.
 
@@ -50,6 +51,11 @@ def psrl(
             reward rescaled by ``env.reward_range``, or a known ``[S, A]`` table.
         termination: known ``[S, A]`` termination; None takes the environment's
             rules (:meth:`~bayesrl.envs.TabularMDP.default_termination`).
+        planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
+            ``"factored"`` contracts ``E[V(s')]`` factor by factor from the
+            sampled CPTs and never builds it; ``"auto"`` takes the dense path
+            unless ``P`` would exceed 256 MiB (or there is one flat factor), see
+            :func:`bayesrl.psrl.parent_sets.resolve_planner`.
 
     Returns:
         An :class:`~bayesrl.base.Agent` (an :class:`EpisodicAgent`) whose state
@@ -82,4 +88,5 @@ def psrl(
         reward=reward,
         reward_range=env.reward_range,
         termination=termination,
+        planner=planner,
     )
