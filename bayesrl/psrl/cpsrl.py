@@ -73,8 +73,10 @@ def cpsrl(
         hyperprior: ``"uniform"`` on ``Z_j``; ``"size_penalised"``, ``P0_j(z) ∝
             size_penalty ** (|z| - eta_j)``; or ``"size_uniform"``, uniform over
             sizes then within a size.
-        reward: None to learn the reward (Beta(1, 1) on the rescaled reward), or
-            a known ``[S, A]`` table.
+        reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
+            ``env.reward_range``); ``"normal_gamma"`` to learn it with the
+            Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
+            pseudo-observation; or a known ``[S, A]`` table.
         size_penalty: ``kappa`` in (0, 1] for ``"size_penalised"``.
         termination: known ``[S, A]`` termination; None takes the env's rules.
         forbidden_parents: int ``[d_Y, K']`` inputs known *not* to be parents of

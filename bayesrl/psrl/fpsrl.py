@@ -45,8 +45,10 @@ def fpsrl(
         parents: int ``[d_Y, K]`` parent input factors of each next-state factor
             (state factors first, then action factors), padded with -1; the
             layout of ``params.parents``. Must be concrete (it fixes shapes).
-        reward: None to learn the reward (Beta(1, 1) on the rescaled reward), or
-            a known ``[S, A]`` table.
+        reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
+            ``env.reward_range``); ``"normal_gamma"`` to learn it with the
+            Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
+            pseudo-observation; or a known ``[S, A]`` table.
         prior_alpha: Dirichlet concentration of every conditional (1 in the
             paper's experiments).
         termination: known ``[S, A]`` termination; None takes the env's rules.

@@ -43,11 +43,20 @@ from jax.scipy.special import gammaln
 
 from bayesrl import random as fast_random
 from bayesrl.base import Agent, Transition
+from bayesrl.beliefs.normal_gamma import init as normal_gamma_init
+from bayesrl.beliefs.normal_gamma import sample as normal_gamma_sample
+from bayesrl.beliefs.normal_gamma import update as normal_gamma_update
 from bayesrl.psrl.dirichlet import log_dirichlet
 from bayesrl.psrl.planning import backward_induction, factored_backward_induction
 from bayesrl.types import Array, PRNGKey
 
 HYPERPRIORS = ("uniform", "size_penalised", "size_uniform")
+# Normal-Gamma reward prior of Osband, Russo & Van Roy (2013, §6): mean 1,
+# variance 1, one pseudo-observation; kappa_0 = n_0, alpha_0 = n_0 / 2 and
+# beta_0 = n_0 sigma_0^2 / 2, so beta_0 / alpha_0 = sigma_0^2.
+NORMAL_GAMMA_PRIOR_MEAN = 1.0
+NORMAL_GAMMA_PRIOR_VARIANCE = 1.0
+NORMAL_GAMMA_PSEUDOCOUNT = 1.0
 
 
 class ParentSetTables(NamedTuple):
@@ -396,8 +405,11 @@ class PSRLState(NamedTuple):
         counts: ``int32[d_Y, M, U, N]`` transition counts per candidate.
         log_evidence: ``float32[d_Y, M]`` sequential log marginal likelihood,
             shifted so the best valid candidate of each node is at 0.
-        reward_counts: ``float32[S, A, 2]`` Beta pseudo-counts of the rescaled
-            reward (prior ``Beta(1, 1)``); unused with a known reward.
+        reward_posterior: the reward posterior: ``float32[S, A, 2]`` Beta
+            pseudo-counts of the rescaled reward (prior ``Beta(1, 1)``; also
+            kept, unused, with a known reward), or a
+            :class:`~bayesrl.beliefs.normal_gamma.NormalGammaState` over the
+            ``S A`` pairs (flat index ``s A + a``) with ``reward="normal_gamma"``.
         graph: ``int32[d_Y]`` the sampled candidate of each node.
         sampled_parents: ``int32[d_Y, Z]`` the sampled parent sets (-1 padded).
         cpts: ``float32[d_Y, U, N]`` the sampled conditionals ``theta_j(v |
@@ -411,7 +423,7 @@ class PSRLState(NamedTuple):
 
     counts: Array
     log_evidence: Array
-    reward_counts: Array
+    reward_posterior: Any
     graph: Array
     sampled_parents: Array
     cpts: Array
@@ -492,9 +504,16 @@ def make_posterior_sampling_agent(
         max_parents: the degree bound ``Z`` (may be traced, <= the table width).
         hyperprior: one of :data:`HYPERPRIORS`.
         size_penalty: ``kappa`` of the size-penalised hyper-prior.
-        reward: ``float32[S, A]`` known mean rewards, or None to learn them with
+        reward: ``float32[S, A]`` known mean rewards; None to learn them with
             a Beta(1, 1) prior on ``(r - low) / (high - low)`` (fractional
-            Bernoulli updates, conjugate for rewards in {low, high}).
+            Bernoulli updates, conjugate for rewards in {low, high}); or
+            ``"normal_gamma"`` for a Normal-Gamma prior per pair,
+            ``r ~ N(mu, 1/lambda)``, ``lambda ~ Gamma(1/2, 1/2)``, ``mu |
+            lambda ~ N(1, 1/lambda)``: prior mean 1, prior variance guess
+            ``beta_0 / alpha_0 = 1`` and one pseudo-observation
+            (``kappa_0 = 2 alpha_0 = 1``), the prior of Osband et al. (2013,
+            §6) as we read it. Each episode draws ``lambda`` then ``mu`` per
+            pair from the posterior (``bayesrl.beliefs.normal_gamma``).
         reward_range: ``(low, high)``.
         termination: ``float32[S, A]`` known termination indicator.
         forbidden: ``bool[d_Y, d_X]`` inputs that are never parents (may be
@@ -513,8 +532,25 @@ def make_posterior_sampling_agent(
     log_prior = log_hyperprior(
         tables, known, max_parents, hyperprior, size_penalty, forbidden
     )
-    known_reward = None if reward is None else jnp.asarray(reward, jnp.float32)
+    if reward is None:
+        reward_model, known_reward = "beta_bernoulli", None
+    elif isinstance(reward, str):
+        reward_model, known_reward = reward, None
+    else:
+        reward_model, known_reward = "known", jnp.asarray(reward, jnp.float32)
+    num_pairs = num_states * num_actions
     termination = jnp.asarray(termination, jnp.float32)
+
+    def initial_reward_posterior():
+        if reward_model == "normal_gamma":
+            return normal_gamma_init(
+                num_pairs,
+                prior_mean=NORMAL_GAMMA_PRIOR_MEAN,
+                prior_precision_scale=NORMAL_GAMMA_PSEUDOCOUNT,
+                prior_shape=0.5 * NORMAL_GAMMA_PSEUDOCOUNT,
+                prior_rate=0.5 * NORMAL_GAMMA_PSEUDOCOUNT * NORMAL_GAMMA_PRIOR_VARIANCE,
+            )
+        return jnp.ones((num_states, num_actions, 2), jnp.float32)
 
     def begin_episode(key: PRNGKey, state: PSRLState) -> PSRLState:
         key_graph, key_theta, key_reward = fast_random.split(key, 3)
@@ -524,12 +560,15 @@ def make_posterior_sampling_agent(
             key_theta, state.counts, graph, alpha, tables.output_sizes
         )
         cpts = jnp.exp(log_theta)
-        if known_reward is None:
+        if reward_model == "beta_bernoulli":
             # Beta(a, b) is the first coordinate of Dirichlet(a, b).
             log_fraction = log_dirichlet(
-                key_reward, state.reward_counts, jnp.ones((2,), bool)
+                key_reward, state.reward_posterior, jnp.ones((2,), bool)
             )
             rewards = low + (high - low) * jnp.exp(log_fraction[..., 0])
+        elif reward_model == "normal_gamma":
+            rewards = normal_gamma_sample(key_reward, state.reward_posterior)
+            rewards = rewards.reshape(num_states, num_actions).astype(jnp.float32)
         else:
             rewards = known_reward
         if planner == "dense":
@@ -565,7 +604,7 @@ def make_posterior_sampling_agent(
                 jnp.int32,
             ),
             log_evidence=jnp.zeros((num_outputs, tables.num_candidates), jnp.float32),
-            reward_counts=jnp.ones((num_states, num_actions, 2), jnp.float32),
+            reward_posterior=initial_reward_posterior(),
             graph=jnp.zeros((num_outputs,), jnp.int32),
             sampled_parents=jnp.full((num_outputs, width), -1, jnp.int32),
             cpts=jnp.zeros(
@@ -606,13 +645,23 @@ def make_posterior_sampling_agent(
             alpha,
             weight,
         )
-        fraction = jnp.clip((jnp.where(used, reward, low) - low) / (high - low), 0, 1)
-        increment = jnp.stack([fraction, 1.0 - fraction]) * used
-        reward_counts = state.reward_counts.at[s, a].add(increment)
+        if reward_model == "normal_gamma":
+            reward_posterior = normal_gamma_update(
+                state.reward_posterior,
+                (s * num_actions + a)[None],
+                jnp.where(used, reward, 0.0)[None],
+                used.astype(jnp.float32)[None],
+            )
+        else:
+            fraction = jnp.clip(
+                (jnp.where(used, reward, low) - low) / (high - low), 0, 1
+            )
+            increment = jnp.stack([fraction, 1.0 - fraction]) * used
+            reward_posterior = state.reward_posterior.at[s, a].add(increment)
         state = state._replace(
             counts=counts,
             log_evidence=log_evidence,
-            reward_counts=reward_counts,
+            reward_posterior=reward_posterior,
             step=state.step + 1,
         )
         return state, rejected

@@ -47,8 +47,10 @@ def psrl(
         prior_alpha: Dirichlet concentration per next state; None gives
             ``1 / |S|`` (Osband et al. 2013). The regret of PSRL depends a lot on
             it: always report it.
-        reward: None to learn the mean reward with a Beta(1, 1) prior on the
-            reward rescaled by ``env.reward_range``, or a known ``[S, A]`` table.
+        reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
+            ``env.reward_range``); ``"normal_gamma"`` to learn it with the
+            Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
+            pseudo-observation; or a known ``[S, A]`` table.
         termination: known ``[S, A]`` termination; None takes the environment's
             rules (:meth:`~bayesrl.envs.TabularMDP.default_termination`).
         planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;

@@ -231,7 +231,7 @@ def test_generic_runner_uses_update_and_replans_each_episode():
     # The transition that ends an episode carries gymnax's reset observation, so
     # only its reward is counted.
     assert int(state.counts.sum()) == 100 - 10
-    assert float(state.reward_counts.sum()) == pytest.approx(
+    assert float(state.reward_posterior.sum()) == pytest.approx(
         2 * env.num_states * 2 + 100
     )
     assert metrics.action.shape == (100,)
