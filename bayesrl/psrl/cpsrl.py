@@ -59,6 +59,7 @@ def cpsrl(
     size_penalty: float = 0.5,
     termination: Any = None,
     forbidden_parents: Any = None,
+    planner: str = "auto",
 ) -> EpisodicAgent:
     """C-PSRL on ``env`` with known parents ``G0`` and degree bound ``Z``.
 
@@ -72,14 +73,21 @@ def cpsrl(
         hyperprior: ``"uniform"`` on ``Z_j``; ``"size_penalised"``, ``P0_j(z) ∝
             size_penalty ** (|z| - eta_j)``; or ``"size_uniform"``, uniform over
             sizes then within a size.
-        reward: None to learn the reward (Beta(1, 1) on the rescaled reward), or
-            a known ``[S, A]`` table.
+        reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
+            ``env.reward_range``); ``"normal_gamma"`` to learn it with the
+            Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
+            pseudo-observation; or a known ``[S, A]`` table.
         size_penalty: ``kappa`` in (0, 1] for ``"size_penalised"``.
         termination: known ``[S, A]`` termination; None takes the env's rules.
         forbidden_parents: int ``[d_Y, K']`` inputs known *not* to be parents of
             each next-state factor, padded with -1 (may be traced), or None. A
             bayesrl extension (the paper uses no forbidden-edge knowledge): the
             parent-set posterior puts no mass on sets containing them.
+        planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
+            ``"factored"`` contracts ``E[V(s')]`` factor by factor from the
+            sampled CPTs and never builds it; ``"auto"`` takes the dense path
+            unless ``P`` would exceed 256 MiB (or there is one flat factor), see
+            :func:`bayesrl.psrl.parent_sets.resolve_planner`.
     """
     validation.check_env(env, factored=True)
     num_outputs, num_inputs = len(env.state_sizes), len(env.input_sizes)
@@ -131,6 +139,7 @@ def cpsrl(
         reward_range=env.reward_range,
         termination=termination,
         forbidden=forbidden,
+        planner=planner,
     )
 
 

@@ -50,13 +50,17 @@ class EpisodeMetrics(NamedTuple):
     sampled_parents: Array
 
 
-@functools.partial(jax.jit, static_argnames=("agent", "env", "num_episodes"))
+@functools.partial(
+    jax.jit, static_argnames=("agent", "env", "num_episodes", "model_error")
+)
 def run_episodes(
     key: PRNGKey,
     agent: EpisodicAgent,
     env: TabularMDP,
     params: Any,
     num_episodes: int,
+    *,
+    model_error: bool = True,
 ) -> tuple[Any, EpisodeMetrics]:
     """Run ``num_episodes`` episodes of a posterior-sampling agent.
 
@@ -70,6 +74,9 @@ def run_episodes(
         env: a :class:`~bayesrl.envs.TabularMDP` (or subclass).
         params: the instance (its true model gives the regret).
         num_episodes: ``K`` (static).
+        model_error: compute ``metrics.model_l1_error`` (static). It builds the
+            dense sampled model every episode, which a factored planner never
+            needs; False skips it and reports NaN.
 
     Returns:
         ``(final_agent_state, metrics)``; ``metrics.regret`` has shape
@@ -110,7 +117,11 @@ def run_episodes(
     def episode(state, key_episode):
         key_reset, key_steps, key_begin = fast_random.split(key_episode, 3)
         value = policy_value(model, state.policy)
-        l1_error = model_l1_error(state.transitions, model.transitions)
+        if model_error:
+            sampled = agent.transition_model(state)
+            l1_error = model_l1_error(sampled, model.transitions)
+        else:
+            l1_error = jnp.full((), jnp.nan)
         sampled_parents = state.sampled_parents
         obs, env_state = env.reset_env(key_reset, params)
         carry = (state, env_state, obs, jnp.ones((), bool), jnp.zeros(()))

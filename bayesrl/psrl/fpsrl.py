@@ -36,6 +36,7 @@ def fpsrl(
     *,
     prior_alpha: float = 1.0,
     termination: Any = None,
+    planner: str = "auto",
 ) -> EpisodicAgent:
     """F-PSRL on ``env`` with the known parent sets ``parents``.
 
@@ -44,11 +45,18 @@ def fpsrl(
         parents: int ``[d_Y, K]`` parent input factors of each next-state factor
             (state factors first, then action factors), padded with -1; the
             layout of ``params.parents``. Must be concrete (it fixes shapes).
-        reward: None to learn the reward (Beta(1, 1) on the rescaled reward), or
-            a known ``[S, A]`` table.
+        reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
+            ``env.reward_range``); ``"normal_gamma"`` to learn it with the
+            Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
+            pseudo-observation; or a known ``[S, A]`` table.
         prior_alpha: Dirichlet concentration of every conditional (1 in the
             paper's experiments).
         termination: known ``[S, A]`` termination; None takes the env's rules.
+        planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
+            ``"factored"`` contracts ``E[V(s')]`` factor by factor from the
+            sampled CPTs and never builds it; ``"auto"`` takes the dense path
+            unless ``P`` would exceed 256 MiB (or there is one flat factor), see
+            :func:`bayesrl.psrl.parent_sets.resolve_planner`.
     """
     validation.check_env(env, factored=True)
     num_outputs, num_inputs = len(env.state_sizes), len(env.input_sizes)
@@ -83,4 +91,5 @@ def fpsrl(
         reward=reward,
         reward_range=env.reward_range,
         termination=termination,
+        planner=planner,
     )

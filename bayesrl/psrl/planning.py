@@ -16,8 +16,9 @@ All functions are pure JAX and jittable; the horizon is static.
 * :func:`model_l1_error`: the mean over state-action pairs of
   ``|| P_hat(. | s, a) - P(. | s, a) ||_1``.
 * :func:`factored_expected_next_value`: ``E[V(s') | x]`` for a factored model,
-  contracted one factor at a time so that the dense ``[S, A, S]`` matrix is
-  never materialised (memory ``S A S / b_{d_Y}`` instead of ``S A S``).
+  contracted one factor at a time from the per-factor CPTs so that the dense
+  ``[S, A, S]`` matrix is never materialised (memory ``S A S / b_{d_Y}``
+  instead of ``S A S``); :func:`factored_backward_induction` plans with it.
 """
 
 from __future__ import annotations
@@ -45,13 +46,24 @@ class Plan(NamedTuple):
     q_values: Array
 
 
-def _bellman_backup(
-    transitions: Array, rewards: Array, termination: Array, next_values: Array
-) -> Array:
-    """``Q(s, a) = R + (1 - T) P V'`` for all pairs: ``float32[S, A]``."""
-    return rewards + (1.0 - termination) * jnp.einsum(
-        "sat,t->sa", transitions, next_values
+def _backward_induction(
+    expected_next_value, rewards: Array, termination: Array, horizon: int
+) -> Plan:
+    """Backward induction given ``expected_next_value(V) -> [S, A]``."""
+    num_states = rewards.shape[0]
+
+    def backup(next_values, _):
+        q_values = rewards + (1.0 - termination) * expected_next_value(next_values)
+        values = jnp.max(q_values, axis=-1)
+        policy = jnp.argmax(q_values, axis=-1).astype(jnp.int32)
+        return values, (values, policy, q_values)
+
+    terminal = jnp.zeros((num_states,), rewards.dtype)
+    _, (values, policy, q_values) = jax.lax.scan(
+        backup, terminal, None, length=horizon, reverse=True
     )
+    values = jnp.concatenate([values, terminal[None]], axis=0)
+    return Plan(policy=policy, values=values, q_values=q_values)
 
 
 def backward_induction(
@@ -69,20 +81,48 @@ def backward_induction(
         A :class:`Plan`; ``policy[h]`` is the greedy action of ``Q_h`` with ties
         to the lowest index.
     """
-    num_states = rewards.shape[0]
-
-    def backup(next_values, _):
-        q_values = _bellman_backup(transitions, rewards, termination, next_values)
-        values = jnp.max(q_values, axis=-1)
-        policy = jnp.argmax(q_values, axis=-1).astype(jnp.int32)
-        return values, (values, policy, q_values)
-
-    terminal = jnp.zeros((num_states,), rewards.dtype)
-    _, (values, policy, q_values) = jax.lax.scan(
-        backup, terminal, None, length=horizon, reverse=True
+    return _backward_induction(
+        lambda values: jnp.einsum("sat,t->sa", transitions, values),
+        rewards,
+        termination,
+        horizon,
     )
-    values = jnp.concatenate([values, terminal[None]], axis=0)
-    return Plan(policy=policy, values=values, q_values=q_values)
+
+
+def factored_backward_induction(
+    cpts: Array,
+    configurations: Array,
+    state_sizes: tuple[int, ...],
+    rewards: Array,
+    termination: Array,
+    horizon: int,
+) -> Plan:
+    """:func:`backward_induction` on a factored model, without the dense matrix.
+
+    ``P(s' | s, a) = prod_j cpts[j, configurations[s, a, j], s'[j]]``; every
+    backup contracts ``E[V_{h+1}(s') | s, a]`` factor by factor
+    (:func:`factored_expected_next_value`). Same plan as the dense path up to
+    float32 rounding of the sums.
+
+    Args:
+        cpts: ``float32[d_Y, U, N]`` per-factor conditionals (padded values 0).
+        configurations: ``int32[S, A, d_Y]`` parent configuration of every
+            pair for every factor.
+        state_sizes: ``(b_1, ..., b_{d_Y})`` (static).
+        rewards: ``float32[S, A]``.
+        termination: ``float32[S, A]``.
+        horizon: ``H`` (static).
+    """
+    num_states, num_actions = rewards.shape
+    flat_configurations = configurations.reshape(num_states * num_actions, -1)
+    return _backward_induction(
+        lambda values: factored_expected_next_value(
+            cpts, flat_configurations, values, state_sizes
+        ).reshape(num_states, num_actions),
+        rewards,
+        termination,
+        horizon,
+    )
 
 
 def policy_evaluation(
@@ -100,7 +140,9 @@ def policy_evaluation(
     states = jnp.arange(num_states)
 
     def backup(next_values, actions):
-        q_values = _bellman_backup(transitions, rewards, termination, next_values)
+        q_values = rewards + (1.0 - termination) * jnp.einsum(
+            "sat,t->sa", transitions, next_values
+        )
         values = q_values[states, actions]
         return values, values
 
@@ -141,26 +183,42 @@ def model_l1_error(transitions_hat: Array, transitions: Array) -> Array:
     return jnp.mean(jnp.sum(jnp.abs(transitions_hat - transitions), axis=-1))
 
 
-def factored_expected_next_value(factor_probs: list[Array], values: Array) -> Array:
-    """``E[V(s') | x] = sum_{y} prod_j theta_j(y_j | x) V(y)`` factor by factor.
+def factored_expected_next_value(
+    cpts: Array, configurations: Array, values: Array, state_sizes: tuple[int, ...]
+) -> Array:
+    """``E[V(s') | x] = sum_{y} prod_j theta_j(y_j | u_j(x)) V(y)``, factor by factor.
 
-    Contracts the last factor first: ``W_{d}(x, y_1..y_{d-1}) = sum_{y_d}
-    theta_d(y_d | x) V(y_1..y_d)``, then ``W_{d-1}`` from ``W_d`` and so on, so
-    the largest temporary is ``[X, S / b_d]`` rather than the ``[X, S]`` dense
-    transition matrix.
+    With ``d = d_Y`` and the last factor least significant, the last factor is
+    contracted per parent configuration (``U`` rows, not ``X``),
+
+        W_d(u, y_1..y_{d-1}) = sum_{y_d} theta_d(y_d | u) V(y_1..y_d),
+
+    then gathered at ``u_d(x)`` and the remaining factors are contracted one at
+    a time, ``W_j(x, y_{<j}) = sum_{y_j} theta_j(y_j | u_j(x)) W_{j+1}(x,
+    y_{<=j})``. Cost ``U S + X S / b_d + X S / (b_d b_{d-1}) + ...`` per call
+    and largest temporary ``[X, S / b_d]``, against ``X S`` for a product with
+    the dense ``[X, S]`` matrix (plus ``X S d_Y`` to build it).
 
     Args:
-        factor_probs: ``d_Y`` arrays ``[X, b_j]``, the per-factor next-state
-            distributions of every input ``x`` (``X = S * A`` for all pairs).
+        cpts: ``[d_Y, U, N]`` per-factor conditionals ``theta_j(v | u)``
+            (padded values are ignored).
+        configurations: ``int32[X, d_Y]`` parent configuration of every input
+            for every factor.
         values: ``[S]`` with ``S = prod_j b_j`` (first factor most significant).
+        state_sizes: ``(b_1, ..., b_{d_Y})`` (static).
 
     Returns:
         ``[X]``.
     """
-    sizes = [probs.shape[-1] for probs in factor_probs]
-    last = factor_probs[-1]
-    partial = jnp.einsum("xb,ab->xa", last, values.reshape(-1, sizes[-1]))
-    for probs, size in zip(factor_probs[-2::-1], sizes[-2::-1], strict=True):
+    last = len(state_sizes) - 1
+    size = state_sizes[last]
+    per_configuration = jnp.einsum(
+        "ub,rb->ur", cpts[last, :, :size], values.reshape(-1, size)
+    )
+    partial = per_configuration[configurations[:, last]]  # [X, S / b_d]
+    for j in range(last - 1, -1, -1):
+        size = state_sizes[j]
+        probs = cpts[j, configurations[:, j], :size]  # [X, b_j]
         partial = partial.reshape(partial.shape[0], -1, size)
         partial = jnp.einsum("xb,xab->xa", probs, partial)
     return partial[:, 0]

@@ -37,6 +37,7 @@ def psrl(
     reward: Any = None,
     *,
     termination: Any = None,
+    planner: str = "auto",
 ) -> EpisodicAgent:
     """Tabular PSRL with a flat Dirichlet prior over next states.
 
@@ -46,10 +47,17 @@ def psrl(
         prior_alpha: Dirichlet concentration per next state; None gives
             ``1 / |S|`` (Osband et al. 2013). The regret of PSRL depends a lot on
             it: always report it.
-        reward: None to learn the mean reward with a Beta(1, 1) prior on the
-            reward rescaled by ``env.reward_range``, or a known ``[S, A]`` table.
+        reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
+            ``env.reward_range``); ``"normal_gamma"`` to learn it with the
+            Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
+            pseudo-observation; or a known ``[S, A]`` table.
         termination: known ``[S, A]`` termination; None takes the environment's
             rules (:meth:`~bayesrl.envs.TabularMDP.default_termination`).
+        planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
+            ``"factored"`` contracts ``E[V(s')]`` factor by factor from the
+            sampled CPTs and never builds it; ``"auto"`` takes the dense path
+            unless ``P`` would exceed 256 MiB (or there is one flat factor), see
+            :func:`bayesrl.psrl.parent_sets.resolve_planner`.
 
     Returns:
         An :class:`~bayesrl.base.Agent` (an :class:`EpisodicAgent`) whose state
@@ -82,4 +90,5 @@ def psrl(
         reward=reward,
         reward_range=env.reward_range,
         termination=termination,
+        planner=planner,
     )

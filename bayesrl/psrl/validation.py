@@ -26,9 +26,17 @@ def check_env(env: Any, *, factored: bool) -> None:
 
 
 def resolve_reward(env: TabularMDP, reward: Any):
-    """None (learn the reward) or a ``float32[S, A]`` known reward table."""
+    """None or ``"normal_gamma"`` (learn the reward) or a ``float32[S, A]``
+    known reward table."""
     if reward is None:
         return None
+    if isinstance(reward, str):
+        if reward != "normal_gamma":
+            raise ValueError(
+                "reward must be None, 'normal_gamma' or an [S, A] table, "
+                f"got {reward!r}"
+            )
+        return reward
     shape = (env.num_states, env.num_actions)
     if np.shape(reward) != shape:
         raise ValueError(f"reward must have shape {shape}, got {np.shape(reward)}")

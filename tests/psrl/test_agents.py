@@ -74,7 +74,10 @@ def test_cpsrl_with_the_full_graph_is_fpsrl(instance, full_graph_agents):
     )
     assert float(metrics_c.regret.sum()) > 0.0
     np.testing.assert_array_equal(state_c.policy, state_f.policy)
-    np.testing.assert_array_equal(state_c.transitions, state_f.transitions)
+    np.testing.assert_array_equal(state_c.cpts, state_f.cpts)
+    np.testing.assert_array_equal(
+        causal.transition_model(state_c), factored.transition_model(state_f)
+    )
     node = jnp.arange(4)
     np.testing.assert_array_equal(
         state_c.counts[node, state_c.graph], state_f.counts[:, 0]
@@ -96,9 +99,31 @@ def test_fpsrl_with_one_flat_factor_each_side_is_psrl():
         metrics_p.model_l1_error, metrics_f.model_l1_error, rtol=1e-6
     )
     _assert_trees_equal(
-        (state_p.counts, state_p.policy, state_p.transitions),
-        (state_f.counts, state_f.policy, state_f.transitions),
+        (state_p.counts, state_p.policy, state_p.cpts),
+        (state_f.counts, state_f.policy, state_f.cpts),
     )
+
+
+def test_factored_planner_gives_the_dense_planner_trajectory(instance):
+    """C-PSRL (eta = 1, Z = 3) planning factor by factor: the same plans, hence
+    the same regrets, graphs and counts as building the dense model; the dense
+    sampled model's rows sum to 1."""
+    env, params = instance
+    known = np.asarray(params.parents)[:, :1]
+    key = jax.random.key(5)
+    runs = {}
+    for planner in ("dense", "factored"):
+        agent = cpsrl(env, known, 3, reward=params.rewards, planner=planner)
+        runs[planner] = run_episodes(key, agent, env, params, NUM_EPISODES)
+    (state_d, metrics_d), (state_f, metrics_f) = runs["dense"], runs["factored"]
+    _assert_trees_equal(
+        (metrics_d.regret, metrics_d.sampled_parents, state_d.counts),
+        (metrics_f.regret, metrics_f.sampled_parents, state_f.counts),
+    )
+    np.testing.assert_array_equal(state_d.policy, state_f.policy)
+    assert float(metrics_d.regret.sum()) > 0.0
+    dense_model = agent.transition_model(state_f)
+    np.testing.assert_allclose(dense_model.sum(-1), 1.0, atol=1e-5)
 
 
 def test_vmap_over_seeds_equals_a_loop(instance, full_graph_agents):
@@ -206,7 +231,7 @@ def test_generic_runner_uses_update_and_replans_each_episode():
     # The transition that ends an episode carries gymnax's reset observation, so
     # only its reward is counted.
     assert int(state.counts.sum()) == 100 - 10
-    assert float(state.reward_counts.sum()) == pytest.approx(
+    assert float(state.reward_posterior.sum()) == pytest.approx(
         2 * env.num_states * 2 + 100
     )
     assert metrics.action.shape == (100,)
@@ -246,6 +271,8 @@ def test_invalid_inputs_raise_clear_errors(instance):
         cpsrl(env, np.array([[0, 1]] * 3), 3)
     with pytest.raises(ValueError, match="max_parents"):
         cpsrl(env, np.full((4, 1), -1), 7)
+    with pytest.raises(ValueError, match="planner"):
+        cpsrl(env, np.full((4, 1), -1), 3, planner="sparse")
     with pytest.raises(ValueError, match="hyperprior"):
         cpsrl(env, np.full((4, 1), -1), 2, hyperprior="flat")
     with pytest.raises(ValueError, match="prior_alpha"):

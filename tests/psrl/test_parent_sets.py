@@ -11,6 +11,7 @@ from scipy import special, stats
 from bayesrl.envs import FactoredMDP, random_factored_mdp
 from bayesrl.psrl.dirichlet import log_dirichlet
 from bayesrl.psrl.parent_sets import (
+    ONE_HOT_MAX_CELLS,
     build_tables,
     candidate_mask,
     graph_logits,
@@ -54,7 +55,7 @@ def _random_inputs(key, env, num_steps):
     return x, y
 
 
-def _scan_observe(tables, valid, alpha, x, y):
+def _scan_observe(tables, valid, alpha, x, y, one_hot=None):
     shape = (
         len(tables.output_sizes),
         tables.num_candidates,
@@ -67,7 +68,15 @@ def _scan_observe(tables, valid, alpha, x, y):
         def body(carry, xy):
             counts, log_ev = carry
             counts, log_ev = observe(
-                counts, log_ev, valid, tables, xy[0], xy[1], alpha, jnp.int32(1)
+                counts,
+                log_ev,
+                valid,
+                tables,
+                xy[0],
+                xy[1],
+                alpha,
+                jnp.int32(1),
+                one_hot=one_hot,
             )
             return (counts, log_ev), None
 
@@ -97,6 +106,11 @@ def test_sequential_evidence_equals_batch_gamma_form(key):
     x, y = _random_inputs(key, env, 400)
     counts, log_ev = _scan_observe(tables, valid, 0.7, x, y)
     assert int(counts.sum()) == 400 * 3 * tables.num_candidates
+    # U N = 6 * 3 takes the one-hot update; the gather/scatter one is identical.
+    assert tables.num_configurations * tables.num_values <= ONE_HOT_MAX_CELLS
+    scattered = _scan_observe(tables, valid, 0.7, x, y, one_hot=False)
+    np.testing.assert_array_equal(counts, scattered[0])
+    np.testing.assert_array_equal(log_ev, scattered[1])
     oracle = _normalise(_oracle_log_ml(counts, 0.7, env.state_sizes), valid)
     ours = np.where(valid, log_ev, -np.inf)
     np.testing.assert_allclose(ours[valid], oracle[valid], atol=1e-4, rtol=1e-5)

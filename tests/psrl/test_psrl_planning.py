@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl.envs import TabularModel, Taxi, random_factored_mdp
-from bayesrl.envs.factored import product_of_factors
 from bayesrl.psrl import (
     backward_induction,
     expected_regret,
+    factored_backward_induction,
     factored_expected_next_value,
     model_l1_error,
     policy_evaluation,
@@ -86,18 +86,57 @@ def test_ties_go_to_the_lowest_action():
     assert bool(jnp.all(plan.policy == 0))
 
 
+def _random_factored_model(seed, state_sizes, num_actions, num_configurations):
+    """Random CPTs [d_Y, U, N] (padded values 0) and configurations [S, A, d_Y]."""
+    rng = np.random.default_rng(seed)
+    num_values = max(state_sizes)
+    cpts = np.zeros((len(state_sizes), num_configurations, num_values))
+    for j, b in enumerate(state_sizes):
+        cpts[j, :, :b] = rng.dirichlet(np.ones(b), num_configurations)
+    num_states = int(np.prod(state_sizes))
+    configs = rng.integers(0, num_configurations, (num_states, num_actions, 3))
+    return jnp.asarray(cpts, jnp.float32), jnp.asarray(configs, jnp.int32)
+
+
+def _numpy_dense(cpts, configs, state_sizes):
+    """Float64 P[s, a, s'] = prod_j cpts[j, configs[s, a, j], s'_j]."""
+    cpts, configs = np.asarray(cpts, np.float64), np.asarray(configs)
+    grids = np.meshgrid(*[np.arange(b) for b in state_sizes], indexing="ij")
+    next_factors = np.stack([g.ravel() for g in grids], -1)  # [S', d_Y]
+    dense = np.ones(configs.shape[:2] + (len(next_factors),))
+    for j in range(len(state_sizes)):
+        dense *= cpts[j][configs[..., j][..., None], next_factors[:, j]]
+    return dense
+
+
 def test_factored_contraction_equals_dense():
-    rng = np.random.default_rng(3)
+    """Spec 5.8 item 6: the dense P equals the factor-by-factor contraction
+    (1e-6 relative to |V|), and its rows sum to 1."""
     sizes = (2, 3, 2)
-    factor_probs = [
-        jnp.asarray(rng.dirichlet(np.ones(b), 7), jnp.float32) for b in sizes
-    ]
-    dense = product_of_factors(factor_probs)
+    cpts, configs = _random_factored_model(3, sizes, 4, 5)
+    dense = _numpy_dense(cpts, configs, sizes)
     np.testing.assert_allclose(dense.sum(-1), 1.0, atol=1e-6)
-    values = jnp.asarray(rng.normal(size=12), jnp.float32)
-    np.testing.assert_allclose(
-        factored_expected_next_value(factor_probs, values), dense @ values, atol=1e-5
+    values = jnp.asarray(np.random.default_rng(4).normal(size=12), jnp.float32)
+    contracted = factored_expected_next_value(
+        cpts, configs.reshape(-1, 3), values, sizes
     )
+    np.testing.assert_allclose(
+        contracted, (dense @ np.asarray(values, np.float64)).ravel(), atol=1e-6
+    )
+
+
+def test_factored_backward_induction_equals_dense_backward_induction():
+    sizes = (3, 2, 4)
+    cpts, configs = _random_factored_model(5, sizes, 3, 6)
+    rng = np.random.default_rng(6)
+    rewards = jnp.asarray(rng.uniform(size=(24, 3)), jnp.float32)
+    termination = jnp.asarray(rng.uniform(size=(24, 3)) < 0.2, jnp.float32)
+    dense = jnp.asarray(_numpy_dense(cpts, configs, sizes), jnp.float32)
+    expected = backward_induction(dense, rewards, termination, 5)
+    plan = factored_backward_induction(cpts, configs, sizes, rewards, termination, 5)
+    np.testing.assert_array_equal(plan.policy, expected.policy)
+    np.testing.assert_allclose(plan.values, expected.values, rtol=1e-5)
+    np.testing.assert_allclose(plan.q_values, expected.q_values, rtol=1e-5)
 
 
 def test_dense_model_rows_sum_to_one_and_taxi_is_deterministic():

@@ -175,7 +175,7 @@ def test_no_nan_and_exact_evidence_at_large_counts(num_steps, alpha_kind):
         log_theta = sample_log_theta(
             jax.random.key(graph), counts, jnp.array([graph]), alpha, [num_values]
         )
-        transitions = transition_matrix(tables, log_theta, jnp.array([graph]))
+        transitions = transition_matrix(tables, jnp.exp(log_theta), jnp.array([graph]))
         assert bool(jnp.all(jnp.isfinite(transitions)))
         np.testing.assert_allclose(transitions.sum(-1), 1.0, atol=1e-5)
         plan = backward_induction(
