@@ -25,6 +25,35 @@ def gaussian_noise(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     return unravel(fast_random.normal(key, flat.shape, flat.dtype))
 
 
+def adam_moments(
+    name: str,
+    grads: ArrayTree,
+    mu: ArrayTree,
+    nu: ArrayTree,
+    params: ArrayTree | None,
+    weight_decay: Any,
+    b1: Any,
+    b2: Any,
+) -> tuple[ArrayTree, ArrayTree, ArrayTree]:
+    """The Adam-Langevin moment step shared by the Adam transforms.
+
+    ``g = grads + weight_decay * params`` (weight decay needs ``params``), then
+    ``m <- b1 m + (1 - b1) g`` and ``v <- b2 v + (1 - b2) g**2``, updated
+    before the parameter step as in the official aSGLD/aULMC code.
+
+    Returns:
+        ``(g, m, v)``.
+    """
+    if params is None:
+        if not isinstance(weight_decay, jax.core.Tracer) and weight_decay != 0:
+            raise ValueError(f"{name} with weight_decay needs params")
+    else:
+        grads = jax.tree.map(lambda g, w: g + weight_decay * w, grads, params)
+    mu = jax.tree.map(lambda m, g: b1 * m + (1.0 - b1) * g, mu, grads)
+    nu = jax.tree.map(lambda v, g: b2 * v + (1.0 - b2) * g * g, nu, grads)
+    return grads, mu, nu
+
+
 def all_finite(tree: ArrayTree) -> Array:
     """True when every entry of every leaf of ``tree`` is finite."""
     leaves = jax.tree.leaves(tree)

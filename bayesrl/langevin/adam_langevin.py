@@ -27,6 +27,7 @@ import optax
 
 from bayesrl._checks import check_positive
 from bayesrl.langevin._common import (
+    adam_moments,
     check_in_unit_interval,
     gaussian_noise,
     revert_if_nonfinite,
@@ -108,13 +109,9 @@ def adam_langevin(
         *,
         key: PRNGKey,
     ) -> tuple[ArrayTree, AdamLangevinState]:
-        if params is None:
-            if not isinstance(weight_decay, jax.core.Tracer) and weight_decay != 0:
-                raise ValueError("adam_langevin with weight_decay needs params")
-        else:
-            grads = jax.tree.map(lambda g, w: g + weight_decay * w, grads, params)
-        mu = jax.tree.map(lambda m, g: b1 * m + (1.0 - b1) * g, state.mu, grads)
-        nu = jax.tree.map(lambda v, g: b2 * v + (1.0 - b2) * g * g, state.nu, grads)
+        grads, mu, nu = adam_moments(
+            "adam_langevin", grads, state.mu, state.nu, params, weight_decay, b1, b2
+        )
         count = state.count + 1
         if bias_correction:
             mu_hat = jax.tree.map(lambda m: m / (1.0 - b1**count), mu)
