@@ -66,6 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesrl._checks import is_concrete
 from bayesrl.types import Array, PRNGKey
 
 __all__ = [
@@ -175,21 +176,27 @@ def split(key: PRNGKey, num: int = 2) -> PRNGKey:
     return jax.random.wrap_key_data(key_data, impl="threefry2x32")
 
 
-def split_nth(key: PRNGKey, num: int, index: int) -> PRNGKey:
+def split_nth(key: PRNGKey, num: int, index: int | Array) -> PRNGKey:
     """``split(key, num)[index]``, computed alone.
 
     One Threefry hash instead of ``num``: when a loop body splits its key into
     several and an agent or environment never draws from some of them, the
     unused ones cost nothing (XLA does not remove unused rows of one fused
-    ``split``).
+    ``split``), and a scan over time can derive step ``t``'s key inside the
+    loop instead of storing all of them. ``index`` may be traced; a concrete
+    one is checked against ``num``.
     """
     _check_key(key)
-    if not 0 <= index < num:
+    if is_concrete(index) and not 0 <= int(index) < num:
         raise ValueError(f"index must be in [0, {num}), got {index}")
     if not _fast_path(key):
         return jax.random.split(key, num)[index]
     data = jax.random.key_data(key)
-    x0, x1 = _threefry2x32(data[0], data[1], np.uint32(0), np.uint32(index))
+    if is_concrete(index):
+        counter = np.uint32(index)
+    else:
+        counter = jnp.asarray(index).astype(np.uint32)
+    x0, x1 = _threefry2x32(data[0], data[1], np.uint32(0), counter)
     return jax.random.wrap_key_data(jnp.stack([x0, x1]), impl="threefry2x32")
 
 

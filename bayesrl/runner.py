@@ -50,10 +50,15 @@ class _Carry(NamedTuple):
     obs: ArrayTree
 
 
-def _step_fn(agent: Agent, env: Any):
-    """The body of the time loop for one run: act, step the env, update."""
+def _step_fn(agent: Agent, env: Any, num_steps: int):
+    """The body of the time loop for one run: act, step the env, update.
 
-    def step(carry: _Carry, key: PRNGKey, env_params: Any):
+    Step ``t`` uses ``split(key_steps, num_steps)[t]``, derived inside the loop
+    (one hash) rather than stored for every step.
+    """
+
+    def step(carry: _Carry, key_steps: PRNGKey, t: Array, env_params: Any):
+        key = fast_random.split_nth(key_steps, num_steps, t)
         # split(key, 3)'s three keys, each hashed only if it is drawn from.
         key_act, key_env, key_update = (
             fast_random.split_nth(key, 3, i) for i in range(3)
@@ -116,23 +121,60 @@ def _progress_callback(num_steps: int):
     return maybe_report
 
 
-def _scan_time(step, carry, step_keys, env_params, num_steps, progress_bar):
+def _scan_time(step, carry, num_steps, record_every, progress_bar):
+    """Scan ``step(carry, t)`` over ``t < num_steps``; with ``record_every > 1``
+    an inner scan sums reward and regret over each block of steps and keeps the
+    block's last action, so only ``num_steps // record_every`` rows are stored."""
     report = _progress_callback(num_steps) if progress_bar else None
 
-    def body(carry, inputs):
-        t, key = inputs
-        carry, metrics = step(carry, key, env_params)
+    # The step index travels in the carry: scanning over an ``arange`` would
+    # make XLA fuse a dynamic slice of it into every per-seed hash of the step
+    # key, which stops that fusion from vectorising.
+    def body(carry_and_time, _):
+        carry, t = carry_and_time
+        carry, metrics = step(carry, t)
         if report is not None:
             report(t)
+        return (carry, t + 1), metrics
+
+    start = jnp.zeros((), jnp.int32)
+    if record_every == 1:
+        (carry, _), metrics = jax.lax.scan(body, (carry, start), length=num_steps)
         return carry, metrics
 
-    times = jnp.arange(num_steps)
-    return jax.lax.scan(body, carry, (times, step_keys))
+    def block(carry_and_time, _):
+        def add(totals, _):
+            carry_and_time, sums = totals
+            carry_and_time, metrics = body(carry_and_time, None)
+            sums = Metrics(
+                reward=sums.reward + metrics.reward,
+                regret=sums.regret + metrics.regret,
+                action=metrics.action,
+            )
+            return (carry_and_time, sums), None
+
+        shapes = jax.eval_shape(body, carry_and_time, None)[1]
+        sums = Metrics(
+            reward=_zeros_sum(shapes.reward),
+            regret=_zeros_sum(shapes.regret),
+            action=jnp.zeros(shapes.action.shape, shapes.action.dtype),
+        )
+        (carry_and_time, sums), _ = jax.lax.scan(
+            add, (carry_and_time, sums), length=record_every
+        )
+        return carry_and_time, sums
+
+    (carry, _), metrics = jax.lax.scan(
+        block, (carry, start), length=num_steps // record_every
+    )
+    return carry, metrics
 
 
-@functools.partial(
-    jax.jit, static_argnames=("agent", "env", "num_steps", "progress_bar")
-)
+def _zeros_sum(shape: jax.ShapeDtypeStruct) -> Array:
+    """Zeros to accumulate a metric in (integer and boolean rewards sum as floats)."""
+    return jnp.zeros(shape.shape, jnp.result_type(shape.dtype, float))
+
+
 def run(
     key: PRNGKey,
     agent: Agent,
@@ -140,6 +182,7 @@ def run(
     env_params: Any,
     num_steps: int,
     *,
+    record_every: int = 1,
     progress_bar: bool = False,
 ) -> tuple[Any, Metrics]:
     """Run one agent on one environment for ``num_steps`` steps.
@@ -151,17 +194,43 @@ def run(
             regret of each action in ``info["regret"]``.
         env_params: the environment's parameters.
         num_steps: the number of interaction steps (static).
+        record_every: store metrics once per block of this many steps (static;
+            must divide ``num_steps``): reward and regret summed over the block,
+            the block's last action. The default 1 stores every step; long runs
+            that only need a regret curve or a total save the memory and time of
+            ``num_steps`` rows. The run itself is the same.
         progress_bar: report progress about 20 times (static; tqdm if installed).
 
     Returns:
         ``(final_agent_state, metrics)`` with every metric of leading shape
-        ``[num_steps]``.
+        ``[num_steps // record_every]``.
     """
-    _check_sizes(num_steps=num_steps)
+    _check_sizes(num_steps=num_steps, record_every=record_every)
+    _check_record_every(num_steps, record_every)
+    return _run(
+        key,
+        agent,
+        env,
+        env_params,
+        num_steps=num_steps,
+        record_every=record_every,
+        progress_bar=progress_bar,
+    )
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("agent", "env", "num_steps", "record_every", "progress_bar"),
+)
+def _run(key, agent, env, env_params, num_steps, record_every, progress_bar):
     carry, key_steps = _initial_carry(key, agent, env, env_params)
-    step_keys = fast_random.split(key_steps, num_steps)
+    step = _step_fn(agent, env, num_steps)
     carry, metrics = _scan_time(
-        _step_fn(agent, env), carry, step_keys, env_params, num_steps, progress_bar
+        lambda carry, t: step(carry, key_steps, t, env_params),
+        carry,
+        num_steps,
+        record_every,
+        progress_bar,
     )
     return carry.agent_state, metrics
 
@@ -175,6 +244,7 @@ def run_many(
     num_seeds: int,
     *,
     batched_env_params: bool = False,
+    record_every: int = 1,
     progress_bar: bool = False,
 ) -> tuple[Any, Metrics]:
     """Run ``num_seeds`` independent copies of :func:`run` as one array program.
@@ -196,13 +266,16 @@ def run_many(
         num_steps: steps per run (static).
         num_seeds: number of independent runs (static).
         batched_env_params: whether ``env_params`` carries a seed axis.
+        record_every: store metrics once per block of this many steps, as in
+            :func:`run` (static; must divide ``num_steps``).
         progress_bar: report progress about 20 times.
 
     Returns:
         ``(final_agent_states, metrics)``, every leaf with a leading seed axis;
-        metrics have shape ``[num_seeds, num_steps, ...]``.
+        metrics have shape ``[num_seeds, num_steps // record_every, ...]``.
     """
-    _check_sizes(num_steps=num_steps, num_seeds=num_seeds)
+    _check_sizes(num_steps=num_steps, num_seeds=num_seeds, record_every=record_every)
+    _check_record_every(num_steps, record_every)
     if batched_env_params:
         for leaf in jax.tree.leaves(env_params):
             if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != num_seeds:
@@ -220,6 +293,7 @@ def run_many(
         env_params,
         num_steps=num_steps,
         batched_env_params=batched_env_params,
+        record_every=record_every,
         progress_bar=progress_bar,
     )
 
@@ -231,23 +305,33 @@ def run_many(
         "env",
         "num_steps",
         "batched_env_params",
+        "record_every",
         "progress_bar",
     ),
 )
 def _run_many(
-    keys, agent, env, env_params, num_steps, batched_env_params, progress_bar
+    keys,
+    agent,
+    env,
+    env_params,
+    num_steps,
+    batched_env_params,
+    record_every,
+    progress_bar,
 ):
     params_axis = 0 if batched_env_params else None
     carry, key_steps = jax.vmap(
         lambda k, p: _initial_carry(k, agent, env, p), in_axes=(0, params_axis)
     )(keys, env_params)
-    # [num_steps, num_seeds] keys: the same per-seed keys as in `run`.
-    step_keys = jax.vmap(lambda k: fast_random.split(k, num_steps), out_axes=1)(
-        key_steps
+    step = jax.vmap(
+        _step_fn(agent, env, num_steps), in_axes=(0, 0, None, params_axis)
     )
-    step = jax.vmap(_step_fn(agent, env), in_axes=(0, 0, params_axis))
     carry, metrics = _scan_time(
-        step, carry, step_keys, env_params, num_steps, progress_bar
+        lambda carry, t: step(carry, key_steps, t, env_params),
+        carry,
+        num_steps,
+        record_every,
+        progress_bar,
     )
     metrics = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), metrics)
     return carry.agent_state, metrics
@@ -259,6 +343,13 @@ def _shard_seeds(keys: Array, num_seeds: int) -> Array:
         return keys
     mesh = Mesh(devices, ("seeds",))
     return jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds")))
+
+
+def _check_record_every(num_steps: int, record_every: int) -> None:
+    if num_steps % record_every:
+        raise ValueError(
+            f"record_every={record_every} must divide num_steps={num_steps}"
+        )
 
 
 def _check_sizes(**sizes: int) -> None:

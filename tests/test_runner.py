@@ -73,3 +73,23 @@ def test_progress_bar_reports(capsys):
     assert metrics.regret.shape == (2, 40)
     captured = capsys.readouterr()
     assert "40" in captured.out + captured.err
+
+
+def test_record_every_sums_blocks_of_the_same_run():
+    agent = bandits.ucb1(4)
+    env = envs.BernoulliBandit(4)
+    key = jax.random.key(3)
+    _, every = bayesrl.run_many(key, agent, env, env.default_params, 30, 5)
+    state, blocks = bayesrl.run_many(
+        key, agent, env, env.default_params, 30, 5, record_every=10
+    )
+    assert blocks.regret.shape == (5, 3)
+    np.testing.assert_allclose(
+        blocks.regret, every.regret.reshape(5, 3, 10).sum(-1), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        blocks.reward, every.reward.reshape(5, 3, 10).sum(-1), rtol=1e-6
+    )
+    np.testing.assert_array_equal(blocks.action, every.action[:, 9::10])
+    with pytest.raises(ValueError, match="must divide"):
+        bayesrl.run(key, agent, env, env.default_params, 30, record_every=7)
