@@ -112,5 +112,10 @@ def ucbvi(env, num_episodes: int, delta: float = 0.05) -> EpisodicAgent:
         return jax.lax.cond(done, begin_episode, lambda k, s: s, key, state), {}
 
     return EpisodicAgent(
-        init, act, update, observe=observe, begin_episode=begin_episode
+        init,
+        act,
+        update,
+        observe=observe,
+        begin_episode=begin_episode,
+        transition_model=lambda state: state.transitions,
     )
