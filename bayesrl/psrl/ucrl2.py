@@ -282,8 +282,8 @@ def ucrl2(
             step=jnp.zeros((), jnp.int32),
         )
 
-    def init(key: PRNGKey) -> UCRL2State:
-        state = UCRL2State(
+    def prior_state() -> UCRL2State:
+        return UCRL2State(
             counts=jnp.zeros((num_states, num_actions, num_states), jnp.float32),
             reward_sums=jnp.zeros((num_states, num_actions), jnp.float32),
             total_steps=jnp.zeros((), jnp.int32),
@@ -294,7 +294,9 @@ def ucrl2(
             step=jnp.zeros((), jnp.int32),
             episode=jnp.zeros((), jnp.int32),
         )
-        return begin_episode(key, state)
+
+    def init(key: PRNGKey) -> UCRL2State:
+        return begin_episode(key, prior_state())
 
     def act(key: PRNGKey, state: UCRL2State, obs: Array) -> tuple[Array, dict]:
         del key
@@ -350,5 +352,7 @@ def ucrl2(
         observe=observe,
         begin_episode=begin_next_episode,
         transition_model=transition_model,
+        prior_state=prior_state,
+        plan=begin_episode,
         criterion=criterion,
     )
