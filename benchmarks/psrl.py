@@ -510,11 +510,20 @@ def psrl2013_section(key, num_seeds, num_steps) -> dict:
                 )
                 regret = np.asarray(regret, np.float64)
                 cumulative = regret.cumsum(1)
+                # At most 500 points per curve (every stride-th step or episode).
+                stride = max(1, cumulative.shape[1] // 500)
+                curve_points = np.arange(stride - 1, cumulative.shape[1], stride)
                 results[name] = {
                     "total_regret": interval(cumulative[:, -1]),
                     "median_total_regret": float(np.median(cumulative[:, -1])),
                     "per_seed_total_regret": cumulative[:, -1].tolist(),
-                    "curve_cumulative_regret_mean": cumulative.mean(0).tolist(),
+                    "curve_points": (curve_points + 1).tolist(),
+                    "curve_cumulative_regret_mean": cumulative.mean(0)[
+                        curve_points
+                    ].tolist(),
+                    "curve_cumulative_regret_median": np.median(cumulative, 0)[
+                        curve_points
+                    ].tolist(),
                     "episodes_mean": float(np.asarray(episodes).mean()),
                     "seconds": seconds,
                     "published": PSRL2013_PUBLISHED[(label, setting)][name],
@@ -754,10 +763,23 @@ def plot(results: dict, out_dir: Path, suffix: str) -> list[str]:
         fig, axes = plt.subplots(1, len(cells), figsize=(4 * len(cells), 3.6))
         for ax, (label, cell) in zip(axes, cells.items(), strict=True):
             for name, summary in cell["agents"].items():
-                curve = np.asarray(summary["curve_cumulative_regret_mean"])
-                ax.plot(np.arange(1, len(curve) + 1), curve, label=name)
+                points = summary["curve_points"]
+                ax.plot(points, summary["curve_cumulative_regret_mean"], label=name)
+                ax.plot(
+                    points,
+                    summary["curve_cumulative_regret_median"],
+                    linestyle="--",
+                    color=ax.lines[-1].get_color(),
+                    label=f"{name} (median)",
+                )
             x_label = "episode" if label.endswith("tau_episodes") else "time step"
-            ax.set(xlabel=x_label, ylabel="cumulative regret", title=label)
+            ax.set(
+                xlabel=x_label,
+                ylabel="cumulative regret (mean, median)",
+                title=label,
+            )
+            # Symmetric log: spans 10 to 10^5, and early totals can be < 0.
+            ax.set_yscale("symlog", linthresh=10.0)
             ax.legend()
         fig.tight_layout()
         path = out_dir / f"psrl_2013{suffix}.png"
