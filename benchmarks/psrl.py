@@ -18,6 +18,11 @@ Sections (``--sections``, all by default):
 * ``anchors``: PSRL vs UCBVI on RiverSwim (6 states, tau = 20) and random MDPs
   (10 states, 5 actions, tau = 20), as in Osband et al. (2013).
 * ``deepsea``: PSRL on bsuite DeepSea: episodes to the first treasure vs size.
+* ``psrl2013``: the table of Osband, Russo & Van Roy (2013): PSRL (Dirichlet
+  alpha = 1/S, Normal-Gamma rewards) vs UCRL2 (delta = 0.05) on RiverSwim and
+  random MDPs drawn from the prior, tau = 20-episodic (``run_episodes``) and
+  infinite-horizon on the doubling schedule (``run_continuing``), total regret
+  over 10^4 steps, 20 runs (``--full``), beside the published numbers.
 * ``speed``: C-PSRL (eta = 2) on the paper's random FMDP for 20 seeds, timed
   with compilation, beside the plain NumPy C-PSRL of
   ``benchmarks/peers/numpy_cpsrl.py``.
@@ -42,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from bayesrl import random as fast_random
 from bayesrl.envs import (
     DeepSea,
     FactoredMDP,
@@ -51,7 +57,16 @@ from bayesrl.envs import (
     random_factored_mdp_params,
     random_tabular_mdp_params,
 )
-from bayesrl.psrl import cpsrl, draw_known_parents, fpsrl, psrl, run_episodes
+from bayesrl.envs.tabular import TabularMDPParams
+from bayesrl.psrl import (
+    cpsrl,
+    draw_known_parents,
+    fpsrl,
+    psrl,
+    run_continuing,
+    run_episodes,
+    ucrl2,
+)
 from benchmarks._common import machine
 from benchmarks.peers.numpy_cpsrl import run_numpy_cpsrl
 from benchmarks.peers.ucbvi import ucbvi
@@ -69,6 +84,8 @@ FAST = {
     "deepsea_seeds": 3,
     "speed_episodes": 100,
     "numpy_episodes": 10,
+    "psrl2013_seeds": 4,
+    "psrl2013_steps": 2000,
 }
 FULL = {
     "seeds": 20,
@@ -81,6 +98,8 @@ FULL = {
     "deepsea_seeds": 3,
     "speed_episodes": 500,
     "numpy_episodes": 30,
+    "psrl2013_seeds": 20,
+    "psrl2013_steps": 10_000,
 }
 
 
@@ -407,6 +426,201 @@ def deepsea_section(key, sizes, num_seeds, num_episodes) -> dict:
     }
 
 
+# Table 1 of Osband, Russo & Van Roy (2013): total regret over 10^4 steps, 20
+# runs.
+PSRL2013_PUBLISHED = {
+    ("random_mdp", "tau_episodes"): {"PSRL": 1.04e4, "UCRL2": 5.92e4},
+    ("random_mdp", "infinite_horizon"): {"PSRL": 7.30e3, "UCRL2": 1.13e5},
+    ("riverswim", "tau_episodes"): {"PSRL": 6.88e1, "UCRL2": 1.26e3},
+    ("riverswim", "infinite_horizon"): {"PSRL": 1.06e2, "UCRL2": 3.64e3},
+}
+
+
+def psrl2013_random_mdp_params(key, num_states: int = 10, num_actions: int = 5):
+    """A random MDP drawn from the prior of Osband et al. (2013), as their
+    MATLAB code does (``RunTau.m``, ``SetPriors.m``): ``P(. | s, a) ~
+    Dirichlet(1/S)``; the mean reward from the Normal-Gamma prior (``lambda ~
+    Gamma(1/2, rate 1/2)``, ``R ~ N(1, 1/lambda)``, i.e. mean 1, one
+    pseudo-observation), paid deterministically; start in state 0."""
+    key_p, key_precision, key_mean = fast_random.split(key, 3)
+    concentration = jnp.full((num_states,), 1.0 / num_states)
+    transitions = jax.random.dirichlet(
+        key_p, concentration, (num_states, num_actions)
+    ).astype(jnp.float32)
+    precision = jax.random.gamma(key_precision, 0.5, (num_states, num_actions)) / 0.5
+    rewards = 1.0 + jax.random.normal(key_mean, (num_states, num_actions)) / jnp.sqrt(
+        precision
+    )
+    return TabularMDPParams(
+        transitions=transitions,
+        rewards=rewards.astype(jnp.float32),
+        termination=jnp.zeros((num_states, num_actions), jnp.float32),
+        initial_distribution=jax.nn.one_hot(0, num_states, dtype=jnp.float32),
+    )
+
+
+def psrl2013_section(key, num_seeds, num_steps) -> dict:
+    """PSRL vs UCRL2 in the four settings of Osband et al. (2013, Table 1)."""
+    tau = 20
+    if num_steps % tau:
+        raise ValueError(f"num_steps must be a multiple of tau = {tau}")
+    num_episodes = num_steps // tau
+    keys = jax.random.split(key, num_seeds)
+    envs = {"random_mdp": TabularMDP(10, 5, tau), "riverswim": RiverSwim(6, tau)}
+    out = {}
+    for label, env in envs.items():
+        if label == "random_mdp":
+            params = jax.vmap(psrl2013_random_mdp_params)(
+                jax.random.split(jax.random.fold_in(key, 1), num_seeds)
+            )
+        else:
+            params = jax.tree.map(
+                lambda leaf: jnp.broadcast_to(leaf, (num_seeds,) + leaf.shape),
+                env.default_params,
+            )
+        settings = {
+            "tau_episodes": {
+                "PSRL": psrl(env, reward="normal_gamma"),
+                "UCRL2": ucrl2(env, 0.05, criterion="finite_horizon"),
+            },
+            "infinite_horizon": {
+                "PSRL": psrl(env, reward="normal_gamma", criterion="average_reward"),
+                "UCRL2": ucrl2(env, 0.05),
+            },
+        }
+        for setting, agents in settings.items():
+            results = {}
+            for name, agent in agents.items():
+                if setting == "tau_episodes":
+
+                    def one(k, p, agent=agent, env=env):
+                        regret = run_episodes(
+                            k, agent, env, p, num_episodes, model_error=False
+                        )[1].regret
+                        return regret, jnp.zeros((), jnp.int32)
+
+                else:
+
+                    def one(k, p, agent=agent, env=env):
+                        metrics = run_continuing(k, agent, env, p, num_steps)[1]
+                        return metrics.regret, metrics.episode_start.sum()
+
+                (regret, episodes), seconds = timed(
+                    jax.jit(jax.vmap(one)), keys, params
+                )
+                regret = np.asarray(regret, np.float64)
+                cumulative = regret.cumsum(1)
+                # At most 500 points per curve (every stride-th step or episode).
+                stride = max(1, cumulative.shape[1] // 500)
+                curve_points = np.arange(stride - 1, cumulative.shape[1], stride)
+                results[name] = {
+                    "total_regret": interval(cumulative[:, -1]),
+                    "median_total_regret": float(np.median(cumulative[:, -1])),
+                    "per_seed_total_regret": cumulative[:, -1].tolist(),
+                    "curve_points": (curve_points + 1).tolist(),
+                    "curve_cumulative_regret_mean": cumulative.mean(0)[
+                        curve_points
+                    ].tolist(),
+                    "curve_cumulative_regret_median": np.median(cumulative, 0)[
+                        curve_points
+                    ].tolist(),
+                    "episodes_mean": float(np.asarray(episodes).mean()),
+                    "seconds": seconds,
+                    "published": PSRL2013_PUBLISHED[(label, setting)][name],
+                }
+            psrl_total = np.asarray(results["PSRL"]["per_seed_total_regret"])
+            ucrl2_total = np.asarray(results["UCRL2"]["per_seed_total_regret"])
+            difference = interval(ucrl2_total - psrl_total)
+            out[f"{label}/{setting}"] = {
+                "agents": results,
+                "ucrl2_over_psrl": float(ucrl2_total.mean() / psrl_total.mean()),
+                "paired_difference_ucrl2_minus_psrl": difference,
+                "psrl_below_ucrl2": bool(difference[0] - difference[1] > 0),
+                "fraction_of_runs_psrl_below_ucrl2": float(
+                    np.mean(psrl_total < ucrl2_total)
+                ),
+                # Two-sided sign test of "PSRL < UCRL2 per run": robust to the
+                # heavy-tailed rewards of the random MDPs, where the means
+                # are dominated by one or two instances.
+                "sign_test_p_value": float(
+                    stats.binomtest(
+                        int(np.sum(psrl_total < ucrl2_total)), num_seeds
+                    ).pvalue
+                ),
+            }
+            for name, summary in results.items():
+                mean, half = summary["total_regret"]
+                print(
+                    f"[psrl2013] {label:10s} {setting:16s} {name:5s} total regret "
+                    f"{mean:10.1f} ± {half:8.1f}  (published "
+                    f"{summary['published']:.3g}; {summary['seconds']:.1f} s)",
+                    flush=True,
+                )
+    print_psrl2013_table(out, num_seeds, num_steps)
+    return {
+        "setting": {
+            "steps": num_steps,
+            "tau": tau,
+            "seeds": num_seeds,
+            "psrl_prior": "Dirichlet(1/S) transitions; Normal-Gamma rewards "
+            "(mean 1, variance 1, one pseudo-observation)",
+            "ucrl2": "delta = 0.05, Jaksch et al. (2010) radii",
+            "average_reward_planning": "relative value iteration, "
+            "sp(Tv - v) < 0.01 (PSRL) or < 1/sqrt(t_k) (UCRL2), <= 1000 backups",
+            "regret_tau": "sum over episodes of the exact expected regret "
+            "rho . (V* - V^pi_k) (the paper: M V*(s_1) - realised rewards)",
+            "regret_infinite": "T g* - sum_t R(s_t, a_t) (as the paper)",
+            "random_mdp": "P ~ Dirichlet(1/S), R ~ Normal-Gamma prior, start 0; "
+            "one instance per seed, the same for both agents",
+        },
+        "cells": out,
+    }
+
+
+def print_psrl2013_table(cells: dict, num_seeds: int, num_steps: int) -> None:
+    """The 2 x 4 table of Osband et al. (2013) with ours beside it."""
+    columns = [
+        ("random_mdp", "tau_episodes"),
+        ("random_mdp", "infinite_horizon"),
+        ("riverswim", "tau_episodes"),
+        ("riverswim", "infinite_horizon"),
+    ]
+    print(
+        f"\nTotal regret over {num_steps} steps, mean ± 95% t-interval over "
+        f"{num_seeds} runs (published: Osband et al. 2013, Table 1)"
+    )
+    header = " | ".join(f"{a} {b}" for a, b in columns)
+    print(f"| | {header} |")
+    for name in ("PSRL", "UCRL2"):
+        ours = []
+        for label, setting in columns:
+            summary = cells[f"{label}/{setting}"]["agents"][name]
+            mean, half = summary["total_regret"]
+            ours.append(f"{mean:.3g} ± {half:.2g} ({summary['published']:.3g})")
+        print(f"| {name} | " + " | ".join(ours) + " |")
+    ratios = [
+        f"{cells[f'{label}/{setting}']['ucrl2_over_psrl']:.1f}x"
+        for label, setting in columns
+    ]
+    print("| UCRL2 / PSRL (means) | " + " | ".join(ratios) + " |")
+    for name in ("PSRL", "UCRL2"):
+        medians = [
+            f"{cells[f'{label}/{setting}']['agents'][name]['median_total_regret']:.3g}"
+            for label, setting in columns
+        ]
+        print(f"| {name} median | " + " | ".join(medians) + " |")
+    fractions = [
+        f"{cells[f'{label}/{setting}']['fraction_of_runs_psrl_below_ucrl2']:.2f}"
+        for label, setting in columns
+    ]
+    print("| runs with PSRL < UCRL2 | " + " | ".join(fractions) + " |")
+    p_values = [
+        f"{cells[f'{label}/{setting}']['sign_test_p_value']:.1e}"
+        for label, setting in columns
+    ]
+    print("| sign test p | " + " | ".join(p_values) + " |", flush=True)
+
+
 def speed_section(key, num_seeds, num_episodes, numpy_episodes) -> dict:
     env = FactoredMDP((2,) * 6, (2,) * 3, 10, 3)
     params = jax.vmap(lambda k: random_factored_mdp_params(k, env))(
@@ -544,6 +758,34 @@ def plot(results: dict, out_dir: Path, suffix: str) -> list[str]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(str(path))
+    if "psrl2013" in results:
+        cells = results["psrl2013"]["cells"]
+        fig, axes = plt.subplots(1, len(cells), figsize=(4 * len(cells), 3.6))
+        for ax, (label, cell) in zip(axes, cells.items(), strict=True):
+            for name, summary in cell["agents"].items():
+                points = summary["curve_points"]
+                ax.plot(points, summary["curve_cumulative_regret_mean"], label=name)
+                ax.plot(
+                    points,
+                    summary["curve_cumulative_regret_median"],
+                    linestyle="--",
+                    color=ax.lines[-1].get_color(),
+                    label=f"{name} (median)",
+                )
+            x_label = "episode" if label.endswith("tau_episodes") else "time step"
+            ax.set(
+                xlabel=x_label,
+                ylabel="cumulative regret (mean, median)",
+                title=label,
+            )
+            # Symmetric log: spans 10 to 10^5, and early totals can be < 0.
+            ax.set_yscale("symlog", linthresh=10.0)
+            ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"psrl_2013{suffix}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(str(path))
     if "deepsea" in results:
         rows = results["deepsea"]["rows"]
         fig, ax = plt.subplots(figsize=(5, 4))
@@ -567,7 +809,7 @@ def plot(results: dict, out_dir: Path, suffix: str) -> list[str]:
     return written
 
 
-SECTIONS = ("fmdp", "hard", "taxi", "anchors", "deepsea", "speed")
+SECTIONS = ("fmdp", "hard", "taxi", "anchors", "deepsea", "speed", "psrl2013")
 
 
 def main(argv=None) -> dict:
@@ -649,6 +891,12 @@ def main(argv=None) -> dict:
             20,
             config["speed_episodes"],
             config["numpy_episodes"],
+        )
+    if "psrl2013" in sections:
+        results["psrl2013"] = psrl2013_section(
+            jax.random.fold_in(key, 6),
+            config["psrl2013_seeds"],
+            config["psrl2013_steps"],
         )
     results["total_seconds"] = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,9 @@ def psrl(
     *,
     termination: Any = None,
     planner: str = "auto",
+    criterion: str = "finite_horizon",
+    planning_tolerance: float = 0.01,
+    max_planning_iterations: int = 1000,
 ) -> EpisodicAgent:
     """Tabular PSRL with a flat Dirichlet prior over next states.
 
@@ -58,6 +61,16 @@ def psrl(
             sampled CPTs and never builds it; ``"auto"`` takes the dense path
             unless ``P`` would exceed 256 MiB (or there is one flat factor), see
             :func:`bayesrl.psrl.parent_sets.resolve_planner`.
+        criterion: ``"finite_horizon"`` (episodes of ``env.horizon`` steps with
+            reset, :func:`bayesrl.psrl.run_episodes`) or ``"average_reward"``
+            (no reset: each sampled model is solved for its gain-optimal
+            stationary policy by relative value iteration, and episodes follow
+            a schedule such as doubling, :func:`bayesrl.psrl.run_continuing`;
+            Osband et al. 2013, §6).
+        planning_tolerance: span stopping rule of relative value iteration
+            (``sp(T v - v) < tolerance``; 0.01 as in the MATLAB code of Osband
+            et al. 2013). Average reward only.
+        max_planning_iterations: its cap on backups (1000, ibid.).
 
     Returns:
         An :class:`~bayesrl.base.Agent` (an :class:`EpisodicAgent`) whose state
@@ -70,6 +83,14 @@ def psrl(
     check_positive("prior_alpha", prior_alpha)
     reward = validation.resolve_reward(env, reward)
     termination = validation.resolve_termination(env, termination)
+    if criterion == "average_reward" and np.asarray(termination).any():
+        raise ValueError("criterion='average_reward' needs an MDP without termination")
+    check_positive("planning_tolerance", planning_tolerance)
+    if not isinstance(max_planning_iterations, int) or max_planning_iterations < 1:
+        raise ValueError(
+            "max_planning_iterations must be an int >= 1, "
+            f"got {max_planning_iterations!r}"
+        )
     validation.check_memory(1, 1, num_states * num_actions, num_states)
     pairs = np.arange(num_states * num_actions, dtype=np.int32)
     tables = build_tables(
@@ -91,4 +112,7 @@ def psrl(
         reward_range=env.reward_range,
         termination=termination,
         planner=planner,
+        criterion=criterion,
+        planning_tolerance=planning_tolerance,
+        max_planning_iterations=max_planning_iterations,
     )

@@ -68,19 +68,20 @@ def ucbvi(env, num_episodes: int, delta: float = 0.05) -> EpisodicAgent:
         )
         return state._replace(transitions=p_hat, policy=policy, step=jnp.int32(0))
 
+    def prior_state():
+        return UCBVIState(
+            counts=jnp.zeros((num_states, num_actions, num_states)),
+            reward_sums=jnp.zeros((num_states, num_actions)),
+            transitions=jnp.zeros((num_states, num_actions, num_states)),
+            sampled_parents=jnp.zeros((1, 1), jnp.int32),
+            policy=jnp.zeros((horizon, num_states), jnp.int32),
+            step=jnp.int32(0),
+            episode=jnp.int32(0),
+        )
+
     def init(key):
         del key
-        return plan(
-            UCBVIState(
-                counts=jnp.zeros((num_states, num_actions, num_states)),
-                reward_sums=jnp.zeros((num_states, num_actions)),
-                transitions=jnp.zeros((num_states, num_actions, num_states)),
-                sampled_parents=jnp.zeros((1, 1), jnp.int32),
-                policy=jnp.zeros((horizon, num_states), jnp.int32),
-                step=jnp.int32(0),
-                episode=jnp.int32(0),
-            )
-        )
+        return plan(prior_state())
 
     def act(key, state, obs):
         del key
@@ -112,5 +113,12 @@ def ucbvi(env, num_episodes: int, delta: float = 0.05) -> EpisodicAgent:
         return jax.lax.cond(done, begin_episode, lambda k, s: s, key, state), {}
 
     return EpisodicAgent(
-        init, act, update, observe=observe, begin_episode=begin_episode
+        init,
+        act,
+        update,
+        observe=observe,
+        begin_episode=begin_episode,
+        transition_model=lambda state: state.transitions,
+        prior_state=prior_state,
+        plan=lambda key, state: plan(state),
     )
