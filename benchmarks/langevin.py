@@ -494,6 +494,16 @@ def ts_section(num_arms, dim, num_steps, num_seeds) -> dict:
             loss="logistic",
             capacity=num_steps,
         ),
+        # The same loss at the squared rows' temperature (beta = 50): separates
+        # the loss from the temperature.
+        "lmc_ts_logistic_beta50": lmc_ts(
+            num_arms,
+            dim,
+            inverse_temperature=beta,
+            num_inner_steps=25,
+            loss="logistic",
+            capacity=num_steps,
+        ),
         "lmc_ts_squared": agents["lmc_ts"],
         "exact_linear_ts": exact_linear_ts,
     }
@@ -504,7 +514,8 @@ def ts_section(num_arms, dim, num_steps, num_seeds) -> dict:
     }
     print(
         f"\n   logistic bandit (|theta_a| = {LOGISTIC_THETA_SCALE:g}), same sizes: "
-        "LMC-TS logistic loss (beta = 1) vs squared loss and linear TS (beta = 50)"
+        "LMC-TS logistic loss (beta = 1 and 50) vs squared loss and linear TS "
+        "(beta = 50)"
     )
     for i, (name, agent) in enumerate(logistic.items()):
         _regret_row(
