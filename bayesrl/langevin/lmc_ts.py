@@ -65,6 +65,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from bayesrl import random as fast_random
@@ -197,13 +198,13 @@ def lmc_ts(
     if (
         not isinstance(decay_every, int)
         or isinstance(decay_every, bool)
-        or (decay_every < 1)
+        or decay_every < 1
     ):
         raise ValueError(f"decay_every must be a positive int, got {decay_every!r}")
     if batch_size is not None and (
         not isinstance(batch_size, int)
         or isinstance(batch_size, bool)
-        or (batch_size < 1)
+        or batch_size < 1
     ):
         raise ValueError(
             f"batch_size must be None or a positive int, got {batch_size!r}"
@@ -219,12 +220,12 @@ def lmc_ts(
             )
         feel_good_weight, feel_good_cap = feel_good
         check_positive("feel_good weight lambda_fg", feel_good_weight, allow_zero=True)
-        if is_concrete(feel_good_cap) and (
-            jnp.ndim(feel_good_cap) != 0 or jnp.isnan(feel_good_cap)
-        ):
-            raise ValueError(
-                f"the feel_good cap b must be a number, got {feel_good_cap!r}"
-            )
+        if is_concrete(feel_good_cap):
+            cap = np.asarray(feel_good_cap)
+            if cap.ndim != 0 or cap.dtype.kind not in "iuf" or np.isnan(cap):
+                raise ValueError(
+                    f"the feel_good cap b must be a number, got {feel_good_cap!r}"
+                )
     linear = network_factory is None
     buffered = (
         not linear
@@ -235,11 +236,7 @@ def lmc_ts(
     if not linear and step_size is None:
         raise ValueError("the neural LMC-TS needs a constant step_size")
     if buffered:
-        if (
-            not isinstance(capacity, int)
-            or isinstance(capacity, bool)
-            or (capacity < 1)
-        ):
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             what = "the neural model" if not linear else "this loss or option"
             raise ValueError(
                 f"{what} stores the rounds: it needs a positive int capacity, "

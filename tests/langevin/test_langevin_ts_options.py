@@ -326,6 +326,7 @@ def test_logistic_lmc_ts_beats_uniform_on_a_logistic_bandit():
         (dict(feel_good=(-1.0, 1.0), capacity=8), "lambda_fg"),
         (dict(feel_good=(1.0, float("nan")), capacity=8), "cap b"),
         (dict(feel_good=0.5, capacity=8), "feel_good"),
+        (dict(feel_good=(1.0, "high"), capacity=8), "cap b"),
         (dict(loss="logistic"), "capacity"),
         (dict(batch_size=4), "capacity"),
     ],
