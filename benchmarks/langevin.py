@@ -28,7 +28,7 @@ Prints, and saves as JSON (with the machine) and plots under
    10,000: a learning time must be ``< 2^N + 100`` to count, so episodes past
    ``2^N + 100`` cannot change ``solved``; where the cap binds, "unsolved"
    means "not solved within the cap". Default: N in {10, 12}, cap 400, 3
-   seeds; ``--full``: N in {10, 14, 18, 22, 26, 30}, cap 1500, 4 seeds;
+   seeds; ``--full``: N in {10, 14, 18, 22, 26, 30}, cap 3000, 4 seeds;
    ``--bsuite-sizes`` and ``--bsuite-cap`` override them.
 
 The default is a fast configuration (small sizes, few seeds and epochs) whose
@@ -727,12 +727,12 @@ def main(argv=None) -> dict:
     if "ts" in sections:
         results["ts"] = ts_section(*((50, 20, 2000, 8) if full else (5, 5, 500, 8)))
     if "bsuite" in sections:
-        # --full: every other bsuite sweep size up to 30, cap 1500 episodes.
+        # --full: every other bsuite sweep size up to 30, cap 3000 episodes.
         default_sizes = "10,14,18,22,26,30" if full else "10,12"
         results["bsuite"] = bsuite_section(
             [int(n) for n in (args.bsuite_sizes or default_sizes).split(",")],
             args.seeds or (4 if full else 3),
-            args.bsuite_cap or (1500 if full else 400),
+            args.bsuite_cap or (3000 if full else 400),
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = ("_full" if full else "") + (f"_{args.tag}" if args.tag else "")
