@@ -45,7 +45,9 @@ def _bad_episodes(name, size, num_episodes, num_seeds):
         )
 
     keys = jax.random.split(jax.random.key(size), num_seeds)
-    return np.asarray(jax.jit(jax.vmap(one))(keys))
+    # lax.map, not vmap: under vmap the episode-end lax.cond of lmc_lsvi runs the
+    # backward pass at every step.
+    return np.asarray(jax.jit(lambda k: jax.lax.map(one, k))(keys))
 
 
 def _check(size, num_episodes, num_seeds):
