@@ -61,7 +61,7 @@ def _check(size, num_episodes, num_seeds):
 
 
 def test_deep_sea_10_is_solved_by_lmc_lsvi_and_rlsvi_not_by_epsilon_greedy():
-    _check(size=10, num_episodes=200, num_seeds=4)
+    _check(size=10, num_episodes=200, num_seeds=3)
 
 
 @pytest.mark.slow
