@@ -18,12 +18,24 @@ Prints, and saves as JSON (with the machine) and plots under
    ε-greedy LSVI.
 4. ``throughput``: env steps per second of 20 vmapped Adam LMCDQN seeds over one
    seed run alone (same process, compiled first).
-5. ``ts``: LMC-TS vs exact linear Thompson sampling regret.
+5. ``ts``: LMC-TS vs exact linear Thompson sampling regret, plus Feel-Good
+   LMC-TS on the same linear instance, and on a logistic bandit LMC-TS with the
+   logistic loss vs LMC-TS with the squared loss, exact linear TS (a
+   misspecified Gaussian model) and uniform play.
+6. ``bsuite``: the bsuite DeepSea protocol (bad episodes, learning time,
+   ``solved``, score over the sizes run) for LMC-LSVI, RLSVI and ε-greedy LSVI.
+   The budget per size is ``min(cap, 2^N + 100)`` episodes, not bsuite's
+   10,000: a learning time must be ``< 2^N + 100`` to count, so episodes past
+   ``2^N + 100`` cannot change ``solved``; where the cap binds, "unsolved"
+   means "not solved within the cap". Default: N in {10, 12}, cap 400, 3
+   seeds; ``--full``: N in {10, 14, 18, 22, 26, 30}, cap 3000, 4 seeds;
+   ``--bsuite-sizes`` and ``--bsuite-cap`` override them.
 
 The default is a fast configuration (small sizes, few seeds and epochs) whose
 numbers are *not* the paper protocol; ``--full`` runs the protocol (N in {25,
 50, 75, 100}, 20 seeds, 100 epochs; DeepSea up to size 30). ``--sections``,
-``--nchain-sizes``, ``--seeds`` and ``--epochs`` select a part.
+``--nchain-sizes``, ``--seeds`` and ``--epochs`` select a part (the default
+runs every section but ``bsuite``).
 """
 
 from __future__ import annotations
@@ -41,6 +53,12 @@ import numpy as np
 from bayesrl import run, run_many
 from bayesrl.bandits import linear_thompson_sampling
 from bayesrl.envs import DeepSea, LinearContextualBandit, NChain
+from bayesrl.eval import (
+    BSUITE_DEEP_SEA_EPISODES,
+    deep_sea_bad_episodes,
+    deep_sea_learning_time,
+    deep_sea_solved,
+)
 from bayesrl.langevin import (
     adam_lmcdqn,
     gaussian_law,
@@ -389,25 +407,62 @@ def throughput_section(num_epochs: int, num_seeds: int = 20) -> dict:
 
 
 # ------------------------------------------------------------------------ 5. LMC-TS
+# Feel-Good LMC-TS (Zhang 2022): one untuned cell, lambda_fg = 0.1 and the cap
+# b = 1 (about the largest mean reward: theta_a is a unit vector, x ~ N(0, I)).
+FEEL_GOOD = (0.1, 1.0)
+# Logistic instance: theta_a on the sphere of radius 3 (the unit sphere makes
+# sigmoid(theta_a . x) nearly flat).
+LOGISTIC_THETA_SCALE = 3.0
+
+
+def _regret_row(name, agent, env, params, num_steps, num_seeds, seed, out):
+    start = time.perf_counter()
+    _, metrics = run_many(
+        jax.random.key(seed), agent, env, params, num_steps, num_seeds
+    )
+    regret = np.asarray(metrics.regret).sum(1)
+    se = float(regret.std(ddof=1) / np.sqrt(num_seeds))
+    out[name] = {
+        "mean_regret": float(regret.mean()),
+        "se": se,
+        "regrets": regret.tolist(),
+        "seconds": time.perf_counter() - start,
+    }
+    print(f"{name:22s} regret {regret.mean():8.2f} ± {2 * se:6.2f} (2 se)", flush=True)
+
+
+def _uniform_regret(params, dim, num_steps, link=lambda z: z):
+    contexts = jax.random.normal(jax.random.key(9), (20_000, dim))
+    means = link(contexts @ params.theta.T)
+    return num_steps * float(jnp.mean(means.max(1) - means.mean(1)))
+
+
 def ts_section(num_arms, dim, num_steps, num_seeds) -> dict:
     beta = 50.0
     env = LinearContextualBandit(num_arms, dim)
     params = env.sample_params(jax.random.key(3))
+    exact_linear_ts = linear_thompson_sampling(
+        # The Gibbs law N(V^-1 b, V^-1 / (2 beta)), V = X'X + I, that LMC-TS
+        # targets: unit noise and prior, posterior inflation nu = (2 beta)^-1/2.
+        num_arms,
+        dim,
+        noise_std=1.0,
+        prior_scale=1.0,
+        inflation=(2.0 * beta) ** -0.5,
+    )
     agents = {
         "lmc_ts": lmc_ts(num_arms, dim, inverse_temperature=beta, num_inner_steps=25),
-        "exact_linear_ts": linear_thompson_sampling(
-            # The Gibbs law N(V^-1 b, V^-1 / (2 beta)), V = X'X + I, that LMC-TS
-            # targets: unit noise and prior, posterior inflation nu = (2 beta)^-1/2.
+        "exact_linear_ts": exact_linear_ts,
+        "lmc_ts_feel_good": lmc_ts(
             num_arms,
             dim,
-            noise_std=1.0,
-            prior_scale=1.0,
-            inflation=(2.0 * beta) ** -0.5,
+            inverse_temperature=beta,
+            num_inner_steps=25,
+            feel_good=FEEL_GOOD,
+            capacity=num_steps,
         ),
     }
-    contexts = jax.random.normal(jax.random.key(9), (20_000, dim))
-    means = contexts @ params.theta.T
-    uniform = num_steps * float(jnp.mean(means.max(1) - means.mean(1)))
+    uniform = _uniform_regret(params, dim, num_steps)
     out = {
         "uniform_expected_regret": uniform,
         "num_arms": num_arms,
@@ -415,25 +470,155 @@ def ts_section(num_arms, dim, num_steps, num_seeds) -> dict:
         "num_steps": num_steps,
         "num_seeds": num_seeds,
         "inverse_temperature": beta,
+        "feel_good": list(FEEL_GOOD),
     }
     print(
         "\n== 5. LMC-TS vs exact linear TS (nu^2 = 1/(2 beta)), "
         f"{num_arms} arms, d={dim}, "
-        f"T={num_steps}, {num_seeds} seeds"
+        f"T={num_steps}, {num_seeds} seeds; Feel-Good (lambda_fg, b) = {FEEL_GOOD}"
     )
     for i, (name, agent) in enumerate(agents.items()):
-        _, metrics = run_many(
-            jax.random.key(10 + i), agent, env, params, num_steps, num_seeds
+        _regret_row(name, agent, env, params, num_steps, num_seeds, 10 + i, out)
+    print(f"{'uniform':22s} regret {uniform:8.2f}")
+
+    # Logistic bandit: Bernoulli rewards of mean sigmoid(theta_a . x).
+    logistic_env = LinearContextualBandit(num_arms, dim, reward="logistic")
+    logistic_params = params.replace(theta=LOGISTIC_THETA_SCALE * params.theta)
+    logistic = {
+        # beta = 1 with ridge 1: exp(-L) is the exact Bayesian posterior of the
+        # logistic model under a N(0, I / 2) prior (what Laplace TS approximates).
+        "lmc_ts_logistic": lmc_ts(
+            num_arms,
+            dim,
+            inverse_temperature=1.0,
+            num_inner_steps=25,
+            loss="logistic",
+            capacity=num_steps,
+        ),
+        # The same loss at the squared rows' temperature (beta = 50): separates
+        # the loss from the temperature.
+        "lmc_ts_logistic_beta50": lmc_ts(
+            num_arms,
+            dim,
+            inverse_temperature=beta,
+            num_inner_steps=25,
+            loss="logistic",
+            capacity=num_steps,
+        ),
+        "lmc_ts_squared": agents["lmc_ts"],
+        "exact_linear_ts": exact_linear_ts,
+    }
+    logistic_uniform = _uniform_regret(logistic_params, dim, num_steps, jax.nn.sigmoid)
+    out["logistic"] = {
+        "uniform_expected_regret": logistic_uniform,
+        "theta_scale": LOGISTIC_THETA_SCALE,
+    }
+    print(
+        f"\n   logistic bandit (|theta_a| = {LOGISTIC_THETA_SCALE:g}), same sizes: "
+        "LMC-TS logistic loss (beta = 1 and 50) vs squared loss and linear TS "
+        "(beta = 50)"
+    )
+    for i, (name, agent) in enumerate(logistic.items()):
+        _regret_row(
+            name,
+            agent,
+            logistic_env,
+            logistic_params,
+            num_steps,
+            num_seeds,
+            20 + i,
+            out["logistic"],
         )
-        regret = np.asarray(metrics.regret).sum(1)
-        se = float(regret.std(ddof=1) / np.sqrt(num_seeds))
-        out[name] = {
-            "mean_regret": float(regret.mean()),
-            "se": se,
-            "regrets": regret.tolist(),
+    print(f"{'uniform':22s} regret {logistic_uniform:8.2f}")
+    return out
+
+
+# ------------------------------------------------------------ 6. bsuite DeepSea
+def _deep_sea_bad_episodes(agent, env, num_episodes, num_seeds):
+    """``bool[seeds, episodes]`` bsuite bad-episode flags (one map per seed)."""
+    size = env.size
+
+    def one(key):
+        key_params, key_run = jax.random.split(key)
+        params = env.sample_params(key_params)
+        actions = run(key_run, agent, env, params, num_episodes * size)[1].action
+        return deep_sea_bad_episodes(
+            actions.reshape(num_episodes, size), params.action_mapping
+        )
+
+    keys = jax.random.split(jax.random.key(1), num_seeds)
+    return np.asarray(jax.jit(lambda k: jax.lax.map(one, k))(keys))
+
+
+def bsuite_section(sizes, num_seeds, episode_cap) -> dict:
+    out = {"episode_cap": episode_cap, "num_seeds": num_seeds, "sizes": list(sizes)}
+    print(
+        f"\n== 6. bsuite DeepSea ({num_seeds} seeds, one action map each): learning "
+        "time = first logged episode with bad/episode < 0.9 (median over seeds, "
+        "'-' = not reached), solved = learning time < 2^N + 100"
+    )
+    print(
+        f"budget per size min({episode_cap}, 2^N + 100) episodes (bsuite: 10,000; "
+        "'*' = the cap binds: unsolved only means not solved within the cap)"
+    )
+    print(f"{'N':>4s} {'budget':>7s} " + " ".join(f"{a:>24s}" for a in LSVI_AGENTS))
+    solved_by_agent = {name: [] for name in LSVI_AGENTS}
+    for size in sizes:
+        decisive = min(BSUITE_DEEP_SEA_EPISODES, 2**size + 100)
+        num_episodes = min(episode_cap, decisive)
+        env = DeepSea(size, randomize_actions=True)
+        row = {"budget": num_episodes, "cap_binds": num_episodes < decisive}
+        cells = []
+        for name, kwargs in LSVI_AGENTS.items():
+            agent = lmc_lsvi(
+                2,
+                size,
+                max_episodes=num_episodes,
+                num_states=size * size,
+                state_fn=lambda obs: obs,
+                value_bounds=(-0.01, 1.0),
+                **kwargs,
+            )
+            start = time.perf_counter()
+            bad = _deep_sea_bad_episodes(agent, env, num_episodes, num_seeds)
+            times = {
+                threshold: [deep_sea_learning_time(b, threshold=threshold) for b in bad]
+                for threshold in (0.9, 0.8)
+            }
+            solved = [deep_sea_solved(size, t) for t in times[0.9]]
+            solved_by_agent[name].append(solved)
+            reached = [t for t in times[0.9] if t is not None]
+            median = float(np.median(reached)) if len(reached) == num_seeds else None
+            row[name] = {
+                "learning_time": times[0.9],
+                "learning_time_threshold_0.8": times[0.8],
+                "solved": solved,
+                "solved_threshold_0.8": [deep_sea_solved(size, t) for t in times[0.8]],
+                "bad_fraction": float(bad.mean()),
+                "median_learning_time": median,
+                "seconds": time.perf_counter() - start,
+            }
+            med = "-" if median is None else f"{median:.0f}"
+            cells.append(f"{med:>10s} ({sum(solved):>2d}/{num_seeds:<2d} solved)")
+        out[str(size)] = row
+        star = "*" if row["cap_binds"] else " "
+        print(
+            f"{size:4d} {num_episodes:6d}{star} "
+            + " ".join(f"{c:>24s}" for c in cells),
+            flush=True,
+        )
+    out["score"] = {}
+    for name, solved in solved_by_agent.items():
+        per_seed = np.mean(np.array(solved, float), axis=0)  # over sizes
+        out["score"][name] = {
+            "per_seed": per_seed.tolist(),
+            "mean": float(per_seed.mean()),
         }
-        print(f"{name:18s} regret {regret.mean():8.2f} ± {2 * se:6.2f} (2 se)")
-    print(f"{'uniform':18s} regret {uniform:8.2f}")
+    print(
+        f"score (fraction of the {len(sizes)} sizes run solved, mean over seeds; "
+        "bsuite's sweep has 21 sizes, 10..50): "
+        + ", ".join(f"{n} {v['mean']:.2f}" for n, v in out["score"].items())
+    )
     return out
 
 
@@ -482,12 +667,22 @@ def plots(results: dict, suffix: str) -> list[str]:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the paper protocol")
-    parser.add_argument("--sections", default="law,nchain,lsvi,throughput,ts")
+    parser.add_argument(
+        "--sections",
+        default="law,nchain,lsvi,throughput,ts",
+        help="comma-separated among law,nchain,lsvi,throughput,ts,bsuite",
+    )
     parser.add_argument("--nchain-sizes", default=None, help="e.g. 25,50")
     parser.add_argument(
         "--methods",
         default=DEFAULT_NCHAIN_METHODS,
         help=f"comma-separated, among {','.join(NCHAIN_METHODS)}",
+    )
+    parser.add_argument(
+        "--bsuite-sizes", default=None, help="DeepSea sizes of --sections bsuite"
+    )
+    parser.add_argument(
+        "--bsuite-cap", type=int, default=None, help="episode cap of the bsuite section"
     )
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
@@ -531,6 +726,14 @@ def main(argv=None) -> dict:
         results["throughput"] = throughput_section(5 if full else 1)
     if "ts" in sections:
         results["ts"] = ts_section(*((50, 20, 2000, 8) if full else (5, 5, 500, 8)))
+    if "bsuite" in sections:
+        # --full: every other bsuite sweep size up to 30, cap 3000 episodes.
+        default_sizes = "10,14,18,22,26,30" if full else "10,12"
+        results["bsuite"] = bsuite_section(
+            [int(n) for n in (args.bsuite_sizes or default_sizes).split(",")],
+            args.seeds or (4 if full else 3),
+            args.bsuite_cap or (3000 if full else 400),
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = ("_full" if full else "") + (f"_{args.tag}" if args.tag else "")
     results["plots"] = plots(results, suffix)

@@ -1,10 +1,29 @@
-"""Evaluation helpers: intervals over seeds and the Lai-Robbins constant."""
+"""Evaluation helpers: intervals over seeds, the Lai-Robbins constant and the
+bsuite DeepSea protocol."""
 
 from bayesrl.eval.intervals import bootstrap_interval, mean_interval
 from bayesrl.eval.lai_robbins import bernoulli_kl, lai_robbins_constant
+from bayesrl.eval.protocols import (
+    BSUITE_DEEP_SEA_EPISODES,
+    BSUITE_DEEP_SEA_SIZES,
+    DeepSeaScore,
+    bsuite_logged_episodes,
+    deep_sea_bad_episodes,
+    deep_sea_learning_time,
+    deep_sea_score,
+    deep_sea_solved,
+)
 
 __all__ = [
+    "BSUITE_DEEP_SEA_EPISODES",
+    "BSUITE_DEEP_SEA_SIZES",
+    "DeepSeaScore",
     "bernoulli_kl",
+    "bsuite_logged_episodes",
+    "deep_sea_bad_episodes",
+    "deep_sea_learning_time",
+    "deep_sea_score",
+    "deep_sea_solved",
     "bootstrap_interval",
     "lai_robbins_constant",
     "mean_interval",

@@ -26,6 +26,36 @@ Models:
 * neural: ``network_factory(rngs) -> nnx.Module`` mapping ``x [dim]`` to
   ``[num_arms]`` scores (Flax NNX, split into graphdef and params); the data
   live in a fixed-capacity masked buffer and ``step_size`` is required.
+
+Options of the reference code (``devzhk/LMCTS``: ``algo/langevin.py``,
+``algo/lmcts.py``); every default is the textbook algorithm above:
+
+* ``loss="logistic"``: the Bernoulli negative log-likelihood
+  ``l(f, r) = log(1 + e^f) - r f`` for rewards in ``[0, 1]`` (``f`` is the
+  logit), instead of ``(f - r)^2``.
+* ``step_size_decay="inverse_t"``: at every round ``t`` that is a multiple of
+  ``decay_every`` (20), ``eta <- eta_0 / t`` (full batch) or ``10 eta_0 / t``
+  (when that round was in minibatch mode), held until the next multiple; the
+  rounds before the first multiple keep ``eta_0``.
+* ``batch_size=B``: each inner step uses ``B`` stored rounds drawn uniformly with
+  replacement, and the data term is rescaled by ``n / B`` (``n`` stored rounds)
+  so its gradient is an unbiased estimate of the full sum's; while ``n <= B``
+  the full batch is used, as in the reference.
+* ``freeze_noise_step_size=True``: the reference's noise, fixed at construction
+  as ``sqrt(2 beta^{-1} / eta_0)`` and multiplied by the current ``eta_t``:
+  ``theta <- theta - eta_t (grad L + sqrt(2 / (beta eta_0)) xi)``, i.e. noise std
+  ``eta_t sqrt(2 / (beta eta_0))`` instead of ``sqrt(2 eta_t / beta)``; after a
+  decay the effective temperature is ``beta^{-1} eta_t / eta_0``.
+* ``feel_good=(lambda_fg, b)``: Feel-Good Thompson sampling (Zhang, "Feel-Good
+  Thompson Sampling for Contextual Bandits and Reinforcement Learning", SIAM J.
+  Math. Data Sci. 2022, https://arxiv.org/abs/2110.00871) adds an optimism
+  term to the loss, ``L_t(theta) - lambda_fg sum_{s<=t} min(b, max_a f(x_s, a;
+  theta))``.
+
+The logistic loss, minibatches and the Feel-Good term need the rounds
+themselves, so with any of them the linear model also keeps a ``capacity``
+buffer (its sufficient statistics still give the adaptive step size: the
+logistic Hessian is at most ``V / 4 + 2 ridge I``).
 """
 
 from __future__ import annotations
@@ -35,13 +65,17 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from bayesrl import random as fast_random
-from bayesrl._checks import check_positive
+from bayesrl._checks import check_positive, is_concrete
 from bayesrl.base import ActInfo, Agent, BanditObs, Transition
 from bayesrl.langevin.sgld import sgld
 from bayesrl.types import Array, ArrayTree, PRNGKey
+
+_LOSSES = ("squared", "logistic")
+_STEP_SIZE_DECAYS = ("none", "inverse_t")
 
 
 class LMCTSState(NamedTuple):
@@ -52,9 +86,10 @@ class LMCTSState(NamedTuple):
             model, the network's parameter state otherwise).
         gram: linear model: ``[num_arms, dim, dim]`` ``sum x x'`` per arm.
         shift: linear model: ``[num_arms, dim]`` ``sum r x`` per arm.
-        contexts: neural model: ``[capacity, dim]`` buffered contexts.
-        actions: neural model: ``[capacity]`` buffered arms.
-        rewards: neural model: ``[capacity]`` buffered rewards.
+        contexts: ``[capacity, dim]`` buffered contexts (neural model, or any
+            option that needs the rounds; ``capacity = 0`` otherwise).
+        actions: ``[capacity]`` buffered arms.
+        rewards: ``[capacity]`` buffered rewards.
         count: number of rounds observed.
     """
 
@@ -74,7 +109,8 @@ class LMCTSInfo(NamedTuple):
         num_inner_steps: ``K_t = min(t, K)`` steps taken this round.
         step_size: ``eta_t`` used this round.
         num_nonfinite: Langevin steps reverted because they were not finite.
-        rejected: the reward was not finite; the round was ignored.
+        rejected: the reward was not finite (or, with the logistic loss,
+            outside ``[0, 1]``); the round was ignored.
     """
 
     num_inner_steps: Array
@@ -94,6 +130,12 @@ def lmc_ts(
     step_size_scale: float | Array = 0.25,
     network_factory: Callable[[nnx.Rngs], nnx.Module] | None = None,
     capacity: int | None = None,
+    loss: str = "squared",
+    step_size_decay: str = "none",
+    decay_every: int = 20,
+    batch_size: int | None = None,
+    freeze_noise_step_size: bool = False,
+    feel_good: tuple[float | Array, float | Array] | None = None,
 ) -> Agent:
     """Build an LMC-TS agent for a contextual bandit with a shared context.
 
@@ -110,7 +152,22 @@ def lmc_ts(
         step_size_scale: ``eta_0`` of the adaptive linear step size (1/4).
         network_factory: None for the linear model, else a function building an
             NNX module from ``nnx.Rngs`` (called once per seed in ``init``).
-        capacity: neural model: the buffer size (the number of rounds to store).
+        capacity: the buffer size (the number of rounds stored, the last ones);
+            needed by the neural model and by the logistic loss, minibatches
+            and the Feel-Good term.
+        loss: ``"squared"`` ``(f - r)^2`` or ``"logistic"`` ``log(1 + e^f) - r
+            f`` (rewards in ``[0, 1]``).
+        step_size_decay: ``"none"`` or ``"inverse_t"`` (the reference's
+            ``eta_0 / t`` every ``decay_every`` rounds, ``10 eta_0 / t`` in
+            minibatch mode); ``eta_0`` is the constant or adaptive step size.
+        decay_every: rounds between two decays (20 in the reference).
+        batch_size: None for full-batch gradients, else the minibatch size
+            ``B <= capacity`` (each inner step draws a fresh minibatch).
+        freeze_noise_step_size: the reference's noise std ``eta_t sqrt(2 /
+            (beta eta_0))`` instead of ``sqrt(2 eta_t / beta)`` (they differ
+            only after a decay).
+        feel_good: None, or ``(lambda_fg >= 0, b)``: subtract ``lambda_fg
+            sum_s min(b, max_a f(x_s, a))`` from the loss.
 
     Returns:
         An :class:`~bayesrl.base.Agent`; ``act`` is greedy on the current iterate
@@ -131,31 +188,113 @@ def lmc_ts(
     check_positive("step_size_scale", step_size_scale)
     if step_size is not None:
         check_positive("step_size", step_size)
-    linear = network_factory is None
-    if not linear:
-        if step_size is None:
-            raise ValueError("the neural LMC-TS needs a constant step_size")
-        if not isinstance(capacity, int) or capacity < 1:
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
+    if step_size_decay not in _STEP_SIZE_DECAYS:
+        raise ValueError(
+            f"step_size_decay must be one of {_STEP_SIZE_DECAYS}, "
+            f"got {step_size_decay!r}"
+        )
+    if (
+        not isinstance(decay_every, int)
+        or isinstance(decay_every, bool)
+        or decay_every < 1
+    ):
+        raise ValueError(f"decay_every must be a positive int, got {decay_every!r}")
+    if batch_size is not None and (
+        not isinstance(batch_size, int)
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"batch_size must be None or a positive int, got {batch_size!r}"
+        )
+    if not isinstance(freeze_noise_step_size, bool):
+        raise ValueError(
+            f"freeze_noise_step_size must be a bool, got {freeze_noise_step_size!r}"
+        )
+    if feel_good is not None:
+        if not isinstance(feel_good, tuple) or len(feel_good) != 2:
             raise ValueError(
-                f"the neural LMC-TS needs a positive int capacity, got {capacity!r}"
+                f"feel_good must be None or a pair (lambda_fg, b), got {feel_good!r}"
             )
-        graphdef, _ = nnx.split(nnx.eval_shape(lambda: network_factory(nnx.Rngs(0))))
+        feel_good_weight, feel_good_cap = feel_good
+        check_positive("feel_good weight lambda_fg", feel_good_weight, allow_zero=True)
+        if is_concrete(feel_good_cap):
+            cap = np.asarray(feel_good_cap)
+            if cap.ndim != 0 or cap.dtype.kind not in "iuf" or np.isnan(cap):
+                raise ValueError(
+                    f"the feel_good cap b must be a number, got {feel_good_cap!r}"
+                )
+    linear = network_factory is None
+    buffered = (
+        not linear
+        or loss == "logistic"
+        or batch_size is not None
+        or feel_good is not None
+    )
+    if not linear and step_size is None:
+        raise ValueError("the neural LMC-TS needs a constant step_size")
+    if buffered:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            what = "the neural model" if not linear else "this loss or option"
+            raise ValueError(
+                f"{what} stores the rounds: it needs a positive int capacity, "
+                f"got {capacity!r}"
+            )
+        if batch_size is not None and batch_size > capacity:
+            raise ValueError(
+                f"batch_size must be <= capacity, got {batch_size} > {capacity}"
+            )
     else:
         capacity = 0
+    if not linear:
+        graphdef, _ = nnx.split(nnx.eval_shape(lambda: network_factory(nnx.Rngs(0))))
 
     def scores_fn(params: ArrayTree, context: Array) -> Array:
         if linear:
             return params @ context
         return nnx.merge(graphdef, params)(context)
 
-    def loss_fn(params: ArrayTree, state: LMCTSState) -> Array:
-        if linear:
+    def rounds_loss(params, contexts, actions, rewards, mask) -> Array:
+        """``sum_s l(f(x_s, a_s), r_s)`` (minus the Feel-Good term) over the
+        rounds where ``mask`` holds."""
+        preds = jax.vmap(scores_fn, in_axes=(None, 0))(params, contexts)
+        chosen = jnp.take_along_axis(preds, actions[:, None], axis=1)[:, 0]
+        if loss == "squared":
+            per_round = (chosen - rewards) ** 2
+        else:
+            per_round = jax.nn.softplus(chosen) - rewards * chosen
+        if feel_good is not None:
+            per_round = per_round - feel_good_weight * jnp.minimum(
+                feel_good_cap, jnp.max(preds, axis=1)
+            )
+        return jnp.sum(jnp.where(mask, per_round, 0.0))
+
+    def loss_fn(params: ArrayTree, state: LMCTSState, batch_key) -> Array:
+        """The data term of ``L_t``: from the sufficient statistics (linear,
+        squared, full batch), the whole buffer, or a rescaled minibatch."""
+        if not buffered:
             quadratic = jnp.einsum("ad,ade,ae->", params, state.gram, params)
             return quadratic - 2.0 * jnp.sum(params * state.shift)
-        preds = jax.vmap(scores_fn, in_axes=(None, 0))(params, state.contexts)
-        chosen = jnp.take_along_axis(preds, state.actions[:, None], axis=1)[:, 0]
-        mask = jnp.arange(capacity) < jnp.minimum(state.count, capacity)
-        return jnp.sum(jnp.where(mask, (chosen - state.rewards) ** 2, 0.0))
+        num_stored = jnp.minimum(state.count, capacity)
+        if batch_size is None:
+            mask = jnp.arange(capacity) < num_stored
+            return rounds_loss(
+                params, state.contexts, state.actions, state.rewards, mask
+            )
+        minibatch = num_stored > batch_size
+        sampled = fast_random.randint(batch_key, (batch_size,), 0, num_stored)
+        index = jnp.where(minibatch, sampled, jnp.arange(batch_size))
+        mask = minibatch | (jnp.arange(batch_size) < num_stored)
+        scale = jnp.where(minibatch, num_stored / batch_size, 1.0)
+        return scale * rounds_loss(
+            params,
+            state.contexts[index],
+            state.actions[index],
+            state.rewards[index],
+            mask,
+        )
 
     def init(key: PRNGKey) -> LMCTSState:
         if linear:
@@ -188,20 +327,35 @@ def lmc_ts(
         if linear:
             gram = state.gram.at[action].add(jnp.outer(context, context))
             shift = state.shift.at[action].add(reward * context)
-            return state._replace(gram=gram, shift=shift, count=state.count + 1)
-        slot = state.count % capacity
-        return state._replace(
-            contexts=state.contexts.at[slot].set(context),
-            actions=state.actions.at[slot].set(action),
-            rewards=state.rewards.at[slot].set(reward),
-            count=state.count + 1,
-        )
+            state = state._replace(gram=gram, shift=shift)
+        if buffered:
+            slot = state.count % capacity
+            state = state._replace(
+                contexts=state.contexts.at[slot].set(context),
+                actions=state.actions.at[slot].set(action),
+                rewards=state.rewards.at[slot].set(reward),
+            )
+        return state._replace(count=state.count + 1)
 
     def round_step_size(state: LMCTSState) -> Array:
+        """``eta_0``: the constant step size or the theory's adaptive one."""
         if step_size is not None:
             return jnp.asarray(step_size, jnp.float32)
         eigenvalues = jnp.linalg.eigvalsh(state.gram)  # [num_arms, dim]
         return step_size_scale / (jnp.max(eigenvalues) + ridge)
+
+    def decay_factor(count: Array) -> Array:
+        """``eta_t / eta_0`` of the reference schedule at round ``t = count``:
+        ``1`` before the first multiple ``m`` of ``decay_every``, then ``1 / m``
+        (``10 / m`` if round ``m`` was in minibatch mode) until the next one."""
+        last_decay = (count // decay_every) * decay_every
+        numerator = 1.0
+        if batch_size is not None:
+            minibatch = jnp.minimum(last_decay, capacity) > batch_size
+            numerator = jnp.where(minibatch, 10.0, 1.0)
+        return jnp.where(
+            last_decay > 0, numerator / jnp.maximum(last_decay, 1), 1.0
+        ).astype(jnp.float32)
 
     def update(
         key: PRNGKey, state: LMCTSState, transition: Transition
@@ -210,25 +364,45 @@ def lmc_ts(
         action = jnp.reshape(transition.action, ()).astype(jnp.int32)
         reward = jnp.reshape(transition.reward, ()).astype(jnp.float32)
         rejected = ~jnp.isfinite(reward) | ~jnp.all(jnp.isfinite(context))
+        if loss == "logistic":
+            rejected = rejected | (reward < 0.0) | (reward > 1.0)
         added = add_round(state, context, action, jnp.where(rejected, 0.0, reward))
         state = jax.tree.map(
             lambda old, new: jnp.where(rejected, old, new), state, added
         )
         eta = round_step_size(state)
-        sampler = sgld(eta, temperature=1.0 / inverse_temperature)
+        noise_multiplier = 1.0
+        if step_size_decay == "inverse_t":
+            factor = decay_factor(state.count)
+            eta = eta * factor
+            if freeze_noise_step_size:
+                # sqrt(2 eta_t / beta) sqrt(eta_t / eta_0) = eta_t sqrt(2 / beta eta_0)
+                noise_multiplier = jnp.sqrt(factor)
+        sampler = sgld(
+            eta,
+            temperature=1.0 / inverse_temperature,
+            noise_multiplier=noise_multiplier,
+        )
         num_steps_t = jnp.minimum(state.count, num_inner_steps)
 
-        def penalised_loss(params):
+        def penalised_loss(params, batch_key):
             penalty = sum(jnp.sum(p**2) for p in jax.tree.leaves(params))
-            return loss_fn(params, state) + ridge * penalty
+            return loss_fn(params, state, batch_key) + ridge * penalty
 
         grad_fn = jax.grad(penalised_loss)
+        if batch_size is None:
+            noise_keys = fast_random.split(key, num_inner_steps)
+            batch_keys = None  # full-batch gradients draw nothing
+        else:
+            key_noise, key_batch = fast_random.split(key)
+            noise_keys = fast_random.split(key_noise, num_inner_steps)
+            batch_keys = fast_random.split(key_batch, num_inner_steps)
 
         def inner(carry, inputs):
             params, sampler_state = carry
-            step, step_key = inputs
+            step, step_key, batch_key = inputs
             updates, new_sampler_state = sampler.update(
-                grad_fn(params), sampler_state, key=step_key
+                grad_fn(params, batch_key), sampler_state, key=step_key
             )
             active = step < num_steps_t
             params = jax.tree.map(
@@ -241,11 +415,10 @@ def lmc_ts(
             )
             return (params, sampler_state), None
 
-        keys = fast_random.split(key, num_inner_steps)
         (params, sampler_state), _ = jax.lax.scan(
             inner,
             (state.params, sampler.init(state.params)),
-            (jnp.arange(num_inner_steps), keys),
+            (jnp.arange(num_inner_steps), noise_keys, batch_keys),
         )
         state = state._replace(params=params)
         return state, LMCTSInfo(
