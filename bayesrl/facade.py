@@ -29,6 +29,7 @@ import numpy as np
 
 from bayesrl import __version__
 from bayesrl import random as fast_random
+from bayesrl._packing import WordLayout
 from bayesrl.bandits import describe
 from bayesrl.bandits._registry import AgentSpec
 from bayesrl.base import Agent, BanditObs, guarded_update
@@ -87,10 +88,16 @@ class _HostFacade:
             raise ValueError(f"seed must be an int, got {seed!r}")
         self.agent = agent
         self.spec: AgentSpec = spec
-        key_init, self._key = jax.random.split(jax.random.key(int(seed)))
-        self.state = agent.init(key_init)
+        key_init, key = jax.random.split(jax.random.key(int(seed)))
+        self._key_impl = str(jax.random.key_impl(key))
+        self._store(agent.init(key_init), jax.random.key_data(key))
         # On the device once, so that the default mask is not copied per call.
         self._all_available = jnp.ones((spec.num_arms,), dtype=bool)
+
+    def _store(self, state, key_data) -> None:
+        """Keep the agent's state and the key's raw data (``Bandit`` packs them)."""
+        self.state = state
+        self._key_data = key_data
 
     # The key is kept as its raw data and implementation name: the jitted
     # kernels take and return the data, which spares the host the typed-key
@@ -102,7 +109,7 @@ class _HostFacade:
     @_key.setter
     def _key(self, key) -> None:
         self._key_impl = str(jax.random.key_impl(key))
-        self._key_data = jax.random.key_data(key)
+        self._store(self.state, jax.random.key_data(key))
 
     @property
     def num_arms(self) -> int:
@@ -198,10 +205,6 @@ class _HostFacade:
             raise ValueError("the update was rejected as numerically invalid")
         self.state = new_state
 
-    def _to_host_action(self, action):
-        action = np.asarray(action)
-        return int(action) if action.ndim == 0 else action
-
     # -- persistence ------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
@@ -272,6 +275,13 @@ class Bandit(_HostFacade):
         agent: a bandit agent built by a ``bayesrl.bandits`` factory.
         seed: integer seed of the facade's key.
 
+    The state, the key and slots for the chosen action and the update's
+    rejection flag live in one ``uint32`` device buffer
+    (:class:`bayesrl._packing.WordLayout`), so a call moves one array in and
+    one out; ``bandit.state`` unpacks it on demand. Feedback crosses as one
+    ``[3, capacity]`` array of (arm, reward, weight) rows in the model's float
+    dtype, which holds arm indices exactly below 2^24 (float32) or 2^53.
+
     Example:
         >>> import bayesrl
         >>> belief = bayesrl.beliefs.beta_bernoulli(10)
@@ -281,32 +291,109 @@ class Bandit(_HostFacade):
     """
 
     def __init__(self, agent: Agent, seed: int = 0):
+        self._feedback_dtype = np.dtype(jnp.result_type(float))
+        spec = describe(agent)
+        num_arms = spec.num_arms if spec is not None else 0
+        if num_arms > 2 ** (np.finfo(self._feedback_dtype).nmant + 1):
+            raise ValueError(
+                f"Bandit passes arm indices as {self._feedback_dtype} and holds "
+                f"at most 2^{np.finfo(self._feedback_dtype).nmant + 1} arms; got "
+                f"{num_arms} (enable jax_enable_x64 for more)"
+            )
         super().__init__(agent, seed)
-        self._select_fn = jax.jit(self._select_impl, static_argnames="key_impl")
-        self._update_fn = jax.jit(self._update_impl)
-        self._update_select_fn = jax.jit(
-            self._update_and_select_impl, static_argnames="key_impl"
-        )
+        self._has_buffer = hasattr(self.state, "remaining_capacity")
+        self._select_fn = jax.jit(self._select_kernel)
+        self._update_fn = jax.jit(self._update_kernel)
+        self._update_select_fn = jax.jit(self._update_and_select_kernel)
 
-    # -- pure kernels (jitted once per shape) --------------------------------
+    # -- storage: one packed buffer -------------------------------------------
 
-    def _select_impl(self, key_data, state, available, *, key_impl):
-        key = jax.random.wrap_key_data(key_data, impl=key_impl)
+    def _store(self, state, key_data) -> None:
+        if not hasattr(self, "_layout"):
+            action = jax.eval_shape(
+                self.agent.act,
+                jax.random.key(0),
+                state,
+                BanditObs(available=jnp.ones((self.spec.num_arms,), bool)),
+            )[0]
+            self._layout = WordLayout(
+                (state, key_data, action, jax.ShapeDtypeStruct((), jnp.bool_))
+            )
+            self._action_slot = self._layout.slots[-2]
+            self._rejected_word = self._layout.slots[-1].start
+        rejected = np.zeros((), bool)
+        action = np.zeros(self._action_slot.shape, self._action_slot.dtype)
+        words = self._layout.pack_host((state, key_data, action, rejected))
+        self._words = jnp.asarray(words)
+        self._unpacked = None
+
+    def _unpack(self):
+        if self._unpacked is None:
+            state, key_data, _, _ = self._layout.unpack_host(np.asarray(self._words))
+            self._unpacked = (jax.tree.map(jnp.asarray, state), jnp.asarray(key_data))
+        return self._unpacked
+
+    @property
+    def state(self):
+        """The agent's state (unpacked from the facade's buffer on demand)."""
+        return self._unpack()[0]
+
+    @state.setter
+    def state(self, value) -> None:
+        self._store(value, self._key_data)
+
+    @property
+    def _key_data(self):
+        return self._unpack()[1]
+
+    @_key_data.setter
+    def _key_data(self, value) -> None:
+        self._store(self.state, value)
+
+    def _accept(self, words):
+        """Keep ``words`` as the new buffer unless its update was rejected;
+        returns the host view of it."""
+        host = np.asarray(words)
+        if host[self._rejected_word]:  # unreachable after host validation
+            raise ValueError("the update was rejected as numerically invalid")
+        self._words = words
+        self._unpacked = None
+        return host
+
+    def _host_action(self, host):
+        slot = self._action_slot
+        action = host[slot.start : slot.stop].view(slot.dtype)
+        return int(action[0]) if slot.shape == () else action.reshape(slot.shape)
+
+    # -- pure kernels (jitted once per feedback capacity) -----------------------
+
+    def _select_in(self, state, key_data, available):
+        key = jax.random.wrap_key_data(key_data, impl=self._key_impl)
         key, key_act = fast_random.split(key)
+        if available is None:
+            available = jnp.ones((self.spec.num_arms,), bool)
         action, _ = self.agent.act(key_act, state, BanditObs(available=available))
         return jax.random.key_data(key), action
 
-    def _update_impl(self, state, arms, rewards, weights):
-        return guarded_update(self.spec.belief, state, arms, rewards, weights)
+    def _update_in(self, state, feedback):
+        arms = feedback[0].astype(jnp.int32)
+        return guarded_update(self.spec.belief, state, arms, feedback[1], feedback[2])
 
-    def _update_and_select_impl(
-        self, key_data, state, arms, rewards, weights, available, *, key_impl
-    ):
-        state, info = self._update_impl(state, arms, rewards, weights)
-        key_data, action = self._select_impl(
-            key_data, state, available, key_impl=key_impl
-        )
-        return key_data, state, action, info
+    def _select_kernel(self, words, available):
+        state, key_data, action, rejected = self._layout.unpack(words)
+        key_data, action = self._select_in(state, key_data, available)
+        return self._layout.pack((state, key_data, action, rejected))
+
+    def _update_kernel(self, words, feedback):
+        state, key_data, action, _ = self._layout.unpack(words)
+        state, info = self._update_in(state, feedback)
+        return self._layout.pack((state, key_data, action, info.rejected))
+
+    def _update_and_select_kernel(self, words, feedback, available):
+        state, key_data, _, _ = self._layout.unpack(words)
+        state, info = self._update_in(state, feedback)
+        key_data, action = self._select_in(state, key_data, available)
+        return self._layout.pack((state, key_data, action, info.rejected))
 
     # -- host-side API --------------------------------------------------------
 
@@ -317,11 +404,8 @@ class Bandit(_HostFacade):
             available: optional bool ``[num_arms]`` mask of arms that may be
                 chosen; at least ``batch_size`` must be True.
         """
-        available = self._check_available(available)
-        self._key_data, action = self._select_fn(
-            self._key_data, self.state, available, key_impl=self._key_impl
-        )
-        return self._to_host_action(action)
+        mask = None if available is None else self._check_available(available)
+        return self._host_action(self._accept(self._select_fn(self._words, mask)))
 
     def update(self, arms, rewards, weights=None) -> None:
         """Add one round of feedback: ``rewards[i]`` observed for ``arms[i]``.
@@ -331,24 +415,69 @@ class Bandit(_HostFacade):
         unknown arms, non-finite rewards or rewards outside the model's
         support, negative or non-finite weights; the state is then unchanged.
         """
-        padded = self._check_feedback(arms, rewards, weights)
-        new_state, info = self._update_fn(self.state, *padded)
-        self._commit(new_state, info)
+        feedback = self._feedback_rows(arms, rewards, weights)
+        self._accept(self._update_fn(self._words, feedback))
 
     def update_and_select(self, arms, rewards, weights=None, available=None):
         """``update(arms, rewards)`` then ``select()``, in one compiled call."""
-        padded = self._check_feedback(arms, rewards, weights)
-        available = self._check_available(available)
-        key_data, new_state, action, info = self._update_select_fn(
-            self._key_data, self.state, *padded, available, key_impl=self._key_impl
-        )
-        self._commit(new_state, info)
-        self._key_data = key_data
-        return self._to_host_action(action)
+        feedback = self._feedback_rows(arms, rewards, weights)
+        mask = None if available is None else self._check_available(available)
+        words = self._update_select_fn(self._words, feedback, mask)
+        return self._host_action(self._accept(words))
 
     def posterior_mean(self) -> np.ndarray:
         """The model's current expected reward of every arm."""
         return np.asarray(self.spec.belief.mean(self.state))
+
+    def _feedback_rows(self, arms, rewards, weights):
+        """The ``[3, capacity]`` (arm, reward, weight) rows of one update, padded
+        with arm -1 and weight 0; refuses invalid feedback (``ValueError``).
+
+        A short list of Python ints and floats without weights (a serving loop's
+        one observation) is checked in plain Python; anything else, and any
+        input the short path does not accept, goes through the NumPy checks,
+        which also word the error.
+        """
+        if (
+            weights is None
+            and not self._has_buffer
+            and type(arms) in (list, tuple)
+            and type(rewards) in (list, tuple)
+            and 0 < len(arms) == len(rewards) <= _SMALL_INPUT
+        ):
+            rows = self._small_feedback_rows(arms, rewards)
+            if rows is not None:
+                return rows
+        padded = self._check_feedback(arms, rewards, weights)
+        return np.stack(padded).astype(self._feedback_dtype)
+
+    def _small_feedback_rows(self, arms, rewards):
+        num_arms = self.spec.num_arms
+        low, high = self.spec.reward_range
+        for arm in arms:
+            if (
+                not isinstance(arm, (int, np.integer))
+                or isinstance(arm, bool)
+                or not 0 <= arm < num_arms
+            ):
+                return None
+        for reward in rewards:
+            if (
+                not isinstance(reward, (int, float))
+                or not math.isfinite(reward)
+                or not low <= reward <= high
+            ):
+                return None
+        size = len(arms)
+        padding = _padded_capacity(size) - size
+        return np.array(
+            [
+                [*arms, *[-1] * padding],
+                [*rewards, *[0.0] * padding],
+                [*[1.0] * size, *[0.0] * padding],
+            ],
+            dtype=self._feedback_dtype,
+        )
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -13,7 +13,9 @@ Prints and writes (``benchmarks/results/bandits.json`` and ``bandits_regret.png`
    ``--repeats`` after a compiling call), and to MABWiser when installed.
    Regret parity with the NumPy reference is read off the same runs.
 3. **Latency** of one fused update+select call through ``bayesrl.Bandit``
-   (median and p99), and compile times.
+   (median and p99), next to the floor of any jitted JAX round trip measured
+   in the same process, with JAX's default asynchronous CPU dispatch and in a
+   child process with it turned off; and compile times.
 4. **Lai-Robbins slope**: ``(R_10T - R_T) / ln 10`` over the same seeds,
    divided by ``C(mu)``; the NumPy TS reference band is about 0.8.
 
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -351,34 +355,89 @@ def throughput_table(full, repeats):
 # -- 3. latency ------------------------------------------------------------------
 
 
-def latency(num_calls=3000):
-    print(
-        "\n== Latency: one fused update+select through bayesrl.Bandit "
-        "(K=10 Bernoulli TS) =="
-    )
+def _median_us(call, num_calls):
+    times = np.empty(num_calls)
+    for i in range(num_calls):
+        begin = time.perf_counter()
+        call(i)
+        times[i] = time.perf_counter() - begin
+    return float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
+
+
+def measure_latency(num_calls=3000):
+    """Median and p99 of one fused update+select through ``bayesrl.Bandit``
+    (K=10 Bernoulli TS, one Bernoulli reward per call, the previous arm), and in
+    the same process the floor of any such call: a jitted function that adds 1
+    to a ``uint32`` buffer of the facade's size, takes a NumPy feedback array
+    and is read back on the host, the least a JAX round trip costs here."""
     bandit = bayesrl.Bandit(
         bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0
     )
     start = time.perf_counter()
     arm = bandit.update_and_select([0], [1.0])
     compile_s = time.perf_counter() - start
-    rng = np.random.default_rng(0)
-    rewards = (rng.random(num_calls) < 0.5).astype(np.float64)
-    times = np.empty(num_calls)
-    for i in range(num_calls):
-        start = time.perf_counter()
-        arm = bandit.update_and_select([arm], [rewards[i]])
-        times[i] = time.perf_counter() - start
-    row = dict(
-        median_us=float(np.median(times) * 1e6),
-        p99_us=float(np.percentile(times, 99) * 1e6),
+    rewards = (np.random.default_rng(0).random(num_calls) < 0.5).tolist()
+    rewards = [float(r) for r in rewards]
+    last = [arm]
+
+    def facade_call(i):
+        last[0] = bandit.update_and_select([last[0]], [rewards[i]])
+
+    facade_call(0)
+    median_us, p99_us = _median_us(facade_call, num_calls)
+
+    round_trip = jax.jit(lambda words, feedback: words + 1)
+    buffer = [jnp.zeros_like(bandit._words)]
+    feedback = np.zeros((3, 1), np.float32)
+
+    def floor_call(i):
+        buffer[0] = round_trip(buffer[0], feedback)
+        int(np.asarray(buffer[0])[0])
+
+    floor_call(0)
+    floor_us, _ = _median_us(floor_call, num_calls)
+    return dict(
+        median_us=median_us,
+        p99_us=p99_us,
         compile_s=compile_s,
+        jax_round_trip_floor_us=floor_us,
+        async_dispatch=bool(jax.config.values["jax_cpu_enable_async_dispatch"]),
     )
+
+
+def latency():
+    """The latency rows: this process (JAX's default asynchronous CPU dispatch)
+    and a child process that turns it off before its first computation
+    (``jax.config.update("jax_cpu_enable_async_dispatch", False)``), the
+    process-wide setting a latency-bound server can choose (docs/bandits.md)."""
     print(
-        f"  median {row['median_us']:.1f} us  p99 {row['p99_us']:.1f} us  "
-        f"(first call incl. compile {compile_s:.2f} s)"
+        "\n== Latency: one fused update+select through bayesrl.Bandit "
+        "(K=10 Bernoulli TS) =="
     )
-    return row
+    rows = {"default": measure_latency()}
+    child = subprocess.run(
+        [sys.executable, "-c", _LATENCY_CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows["async_dispatch_off"] = json.loads(child.stdout.strip().splitlines()[-1])
+    for name, row in rows.items():
+        print(
+            f"  {name:<19} median {row['median_us']:6.1f} us  p99 "
+            f"{row['p99_us']:6.1f} us  (JAX round-trip floor "
+            f"{row['jax_round_trip_floor_us']:.1f} us; first call incl. compile "
+            f"{row['compile_s']:.2f} s)"
+        )
+    return {**rows["default"], "async_dispatch_off": rows["async_dispatch_off"]}
+
+
+_LATENCY_CHILD = (
+    "import json, jax; "
+    "jax.config.update('jax_cpu_enable_async_dispatch', False); "
+    "from benchmarks.bandits import measure_latency; "
+    "print(json.dumps(measure_latency()))"
+)
 
 
 # -- 4. Lai-Robbins slope ----------------------------------------------------------

@@ -116,3 +116,43 @@ def test_refuses_custom_agents_and_foreign_files(tmp_path):
         archive.writestr("header.json", json.dumps({"format": "something else"}))
     with pytest.raises(ValueError, match="not a saved"):
         bayesrl.Bandit.load(path)
+
+
+def test_short_python_feedback_and_numpy_feedback_take_the_same_update():
+    """Lists of Python numbers take the facade's short check; NumPy arrays and
+    explicit weights the general one: both must give identical runs, and
+    update_and_select must equal update followed by select."""
+    agent = bandits.thompson_sampling(beliefs.beta_bernoulli(6))
+    short, general, split = (bayesrl.Bandit(agent, seed=5) for _ in range(3))
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        arms = rng.integers(0, 6, size=rng.integers(1, 4))
+        rewards = (rng.random(arms.size) < 0.5).astype(np.float64)
+        a = short.update_and_select(arms.tolist(), rewards.tolist())
+        b = general.update_and_select(arms, rewards, weights=np.ones(arms.size))
+        split.update(arms.tolist(), rewards.tolist())
+        c = split.select()
+        assert a == b == c
+    for x, y, z in zip(
+        *(jax.tree.leaves(f.state) for f in (short, general, split)), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(z))
+    assert float(np.asarray(short.state.alpha).sum()) > 6.0  # updates took effect
+
+
+@pytest.mark.parametrize(
+    "arms,rewards,match",
+    [
+        ([True], [1.0], "integers"),
+        ([np.int64(7)], [1.0], "arms must be in"),
+        ([0], [float("inf")], "finite"),
+        ([0], [-0.5], "must lie in"),
+    ],
+)
+def test_the_short_check_refuses_what_the_general_check_refuses(arms, rewards, match):
+    bandit = make()
+    before = np.asarray(bandit._words).copy()
+    with pytest.raises(ValueError, match=match):
+        bandit.update_and_select(arms, rewards)
+    np.testing.assert_array_equal(np.asarray(bandit._words), before)
