@@ -218,10 +218,60 @@ def run(
     )
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("agent", "env", "num_steps", "record_every", "progress_bar"),
-)
+# XLA:CPU hands some reductions to its YNNPACK library fusion; for the short
+# per-seed reductions of a vectorised bandit step (the UCB index's sum over
+# arms) that ran about 2x slower than XLA's own loop (107 vs 218 us per step
+# at 10^4 runs x 10 arms in a profile; UCB1 about 1.5x less CPU time per
+# bandit-step, Thompson sampling about 10% less, linear TS unchanged).
+_LOOP_CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+@functools.cache
+def _loop_compiler_options() -> dict | None:
+    """Compiler options of the time loops: ``_LOOP_CPU_OPTIONS`` on CPU when
+    this jaxlib knows them (an unknown option fails compilation), else none."""
+    if jax.default_backend() != "cpu":
+        return None
+    try:
+        probe = jax.jit(lambda x: x + 1, compiler_options=_LOOP_CPU_OPTIONS)
+        probe.lower(jnp.zeros((2,))).compile()
+    except jax.errors.JaxRuntimeError:  # "No such compile option"
+        return None
+    return dict(_LOOP_CPU_OPTIONS)
+
+
+class _LoopJit:
+    """``jax.jit`` of a time loop, built on first call so that the backend (and
+    with it :func:`_loop_compiler_options`) is chosen by then, not at import."""
+
+    def __init__(self, fn, static_argnames: tuple[str, ...]):
+        self._fn = fn
+        self._static_argnames = static_argnames
+        functools.update_wrapper(self, fn)
+
+    @functools.cached_property
+    def _jitted(self):
+        return jax.jit(
+            self._fn,
+            static_argnames=self._static_argnames,
+            compiler_options=_loop_compiler_options(),
+        )
+
+    def __call__(self, *args, **kwargs):
+        return self._jitted(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self._jitted.lower(*args, **kwargs)
+
+    def _cache_size(self) -> int:
+        return self._jitted._cache_size()
+
+
+def _loop_jit(*static_argnames: str):
+    return lambda fn: _LoopJit(fn, static_argnames)
+
+
+@_loop_jit("agent", "env", "num_steps", "record_every", "progress_bar")
 def _run(key, agent, env, env_params, num_steps, record_every, progress_bar):
     carry, key_steps = _initial_carry(key, agent, env, env_params)
     step = _step_fn(agent, env, num_steps)
@@ -298,16 +348,13 @@ def run_many(
     )
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "agent",
-        "env",
-        "num_steps",
-        "batched_env_params",
-        "record_every",
-        "progress_bar",
-    ),
+@_loop_jit(
+    "agent",
+    "env",
+    "num_steps",
+    "batched_env_params",
+    "record_every",
+    "progress_bar",
 )
 def _run_many(
     keys,

@@ -93,3 +93,15 @@ def test_record_every_sums_blocks_of_the_same_run():
     np.testing.assert_array_equal(blocks.action, every.action[:, 9::10])
     with pytest.raises(ValueError, match="must divide"):
         bayesrl.run(key, agent, env, env.default_params, 30, record_every=7)
+
+
+def test_loop_compiler_options_are_known_to_this_jaxlib():
+    """The CPU options of the time loops are applied (this jaxlib knows them),
+    and an option jaxlib does not know is what the probe guards against."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("CPU-only compiler options")
+    assert runner._loop_compiler_options() == runner._LOOP_CPU_OPTIONS
+    with pytest.raises(jax.errors.JaxRuntimeError, match="compile option"):
+        jax.jit(lambda x: x, compiler_options={"xla_cpu_no_such_option": ""}).lower(
+            jnp.zeros(2)
+        ).compile()
