@@ -56,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
+from jax.flatten_util import ravel_pytree
 
 from bayesrl import random as fast_random
 from bayesrl._checks import check_positive, is_concrete
@@ -201,6 +202,10 @@ def n_step_returns(
     last_terminated = jnp.take_along_axis(terminated, last[:, None], axis=1)[:, 0]
     bootstrap = discount ** (last + 1.0) * (1.0 - last_terminated)
     return returns, last, bootstrap
+
+
+def _flat(tree: ArrayTree) -> Array:
+    return ravel_pytree(tree)[0]
 
 
 OPTIMIZERS = ("adam_langevin", "adam_underdamped_langevin", "adam")
@@ -409,21 +414,19 @@ def adam_lmcdqn(
                 grads, state.opt_state, state.params, key=key_noise
             )
             # The deterministic part of the step: eta p (aULMC) or, from the
-            # updated moments, eta (g + a m / (sqrt(v) + eps)) (aSGLD).
+            # updated moments, eta (g + a m / (sqrt(v) + eps)) (aSGLD), on the
+            # raveled parameters (two reductions instead of two per leaf).
             if underdamped:
-                drift = jax.tree.map(lambda p: cfg["step_size"] * p, opt_state.momentum)
+                drift = cfg["step_size"] * _flat(opt_state.momentum)
             else:
-                drift = jax.tree.map(
-                    lambda g, m, v: (
-                        cfg["step_size"]
-                        * (g + cfg["bias_factor"] * m / (jnp.sqrt(v) + cfg["eps"]))
-                    ),
-                    grads,
-                    opt_state.mu,
-                    opt_state.nu,
+                drift = cfg["step_size"] * (
+                    _flat(grads)
+                    + cfg["bias_factor"]
+                    * _flat(opt_state.mu)
+                    / (jnp.sqrt(_flat(opt_state.nu)) + cfg["eps"])
                 )
-            drift_norm = optax.tree.norm(drift)
-            noise_norm = optax.tree.norm(jax.tree.map(jnp.add, updates, drift))
+            drift_norm = jnp.linalg.norm(drift)
+            noise_norm = jnp.linalg.norm(_flat(updates) + drift)
             ratio = noise_norm / jnp.maximum(drift_norm, 1e-30)
         else:
             updates, opt_state = transform.update(grads, state.opt_state, state.params)

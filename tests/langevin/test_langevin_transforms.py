@@ -195,6 +195,23 @@ def test_nonfinite_steps_are_reverted_and_counted(key):
     assert int(s.num_nonfinite) > 0
 
 
+def test_adam_langevin_reverts_the_whole_tree_when_one_leaf_is_nonfinite(key):
+    # The step runs on the raveled tree: a 0/0 in one leaf (eps = 0, zero
+    # gradient on "b") reverts every leaf, and the moments keep the tree.
+    transform = adam_langevin(1e-3, 1.0, 1e10, eps=0.0)
+    params = {"w": jnp.ones((2, 3)), "b": jnp.ones(4)}
+    state0 = transform.init(params)
+    grads = {"w": jnp.ones((2, 3)), "b": jnp.zeros(4)}
+    updates, state = transform.update(grads, state0, params, key=key)
+    for leaf in jax.tree.leaves(updates):
+        np.testing.assert_array_equal(leaf, 0.0)
+    assert jax.tree.structure(state.mu) == jax.tree.structure(params)
+    for new, old in zip(jax.tree.leaves(state), jax.tree.leaves(state0), strict=True):
+        if new.shape:  # moments; the counters are checked below
+            np.testing.assert_array_equal(new, old)
+    assert int(state.num_nonfinite) == 1 and int(state.count) == 0
+
+
 def test_preconditioned_langevin_reduces_to_sgld_and_scales_per_coordinate(key):
     grads = {"a": jnp.array([1.0, -2.0]), "b": jnp.array(0.5)}
     eta, temp = 0.1, 0.2
