@@ -53,15 +53,19 @@ class _Carry(NamedTuple):
 def _step_fn(agent: Agent, env: Any, num_steps: int):
     """The body of the time loop for one run: act, step the env, update.
 
-    Step ``t`` uses ``split(key_steps, num_steps)[t]``, derived inside the loop
-    (one hash) rather than stored for every step.
+    Step ``t`` acts, steps the environment and updates with keys ``3t``,
+    ``3t + 1`` and ``3t + 2`` of ``split(key_steps, 3 * num_steps)``, each
+    derived inside the loop with one hash, and only if it is drawn from (UCB1
+    never hashes its act and update keys), rather than stored for every step.
     """
+    if 3 * num_steps >= 2**32:
+        raise ValueError(f"num_steps must be below 2**32 / 3, got {num_steps}")
 
     def step(carry: _Carry, key_steps: PRNGKey, t: Array, env_params: Any):
-        key = fast_random.split_nth(key_steps, num_steps, t)
-        # split(key, 3)'s three keys, each hashed only if it is drawn from.
+        first = t.astype(jnp.uint32) * jnp.uint32(3)  # no int32 overflow
         key_act, key_env, key_update = (
-            fast_random.split_nth(key, 3, i) for i in range(3)
+            fast_random.split_nth(key_steps, 3 * num_steps, first + jnp.uint32(i))
+            for i in range(3)
         )
         action, _ = agent.act(key_act, carry.agent_state, carry.obs)
         next_obs, env_state, reward, terminated, truncated, info = env.step(
