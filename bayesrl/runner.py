@@ -245,8 +245,13 @@ def _loop_compiler_options() -> dict | None:
 
 
 class _LoopJit:
-    """``jax.jit`` of a time loop, built on first call so that the backend (and
-    with it :func:`_loop_compiler_options`) is chosen by then, not at import."""
+    """``jax.jit`` of a time loop with :func:`_loop_compiler_options`.
+
+    Built on first call, so that the backend is chosen by then, not at import.
+    JAX accepts compiler options only on a top-level ``jit``: called inside
+    another transformation (``run`` under a user's ``jit(vmap(...))``), the
+    loop is staged by a plain ``jit`` and compiled with the caller's options.
+    """
 
     def __init__(self, fn, static_argnames: tuple[str, ...]):
         self._fn = fn
@@ -254,21 +259,34 @@ class _LoopJit:
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
-    def _jitted(self):
+    def _plain(self):
+        return jax.jit(self._fn, static_argnames=self._static_argnames)
+
+    @functools.cached_property
+    def _tuned(self):
+        options = _loop_compiler_options()
+        if options is None:
+            return self._plain
         return jax.jit(
-            self._fn,
-            static_argnames=self._static_argnames,
-            compiler_options=_loop_compiler_options(),
+            self._fn, static_argnames=self._static_argnames, compiler_options=options
         )
 
     def __call__(self, *args, **kwargs):
-        return self._jitted(*args, **kwargs)
+        leaves = jax.tree.leaves((args, kwargs))
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            return self._plain(*args, **kwargs)
+        try:
+            return self._tuned(*args, **kwargs)
+        except ValueError as error:  # traced, but with only constant arguments
+            if "top-level" not in str(error):
+                raise
+            return self._plain(*args, **kwargs)
 
     def lower(self, *args, **kwargs):
-        return self._jitted.lower(*args, **kwargs)
+        return self._tuned.lower(*args, **kwargs)
 
     def _cache_size(self) -> int:
-        return self._jitted._cache_size()
+        return self._tuned._cache_size()
 
 
 def _loop_jit(*static_argnames: str):

@@ -105,3 +105,21 @@ def test_loop_compiler_options_are_known_to_this_jaxlib():
         jax.jit(lambda x: x, compiler_options={"xla_cpu_no_such_option": ""}).lower(
             jnp.zeros(2)
         ).compile()
+
+
+def test_run_inside_a_users_jit_and_vmap():
+    """The loops' compiler options apply only at top level; under a user's
+    jit(vmap(...)) (traced arguments) and a jit closing over constants only,
+    run still traces and equals the top-level call."""
+    agent = bandits.ucb1(4)
+    env = envs.BernoulliBandit(4)
+    keys = jax.random.split(jax.random.key(3), 2)
+
+    def total_regret(key):
+        return bayesrl.run(key, agent, env, env.default_params, 30)[1].regret.sum()
+
+    nested = jax.jit(jax.vmap(total_regret))(keys)
+    constant_only = jax.jit(lambda: total_regret(keys[1]))()
+    top_level = [total_regret(key) for key in keys]
+    np.testing.assert_array_equal(nested, np.array(top_level))
+    np.testing.assert_array_equal(constant_only, top_level[1])
