@@ -19,6 +19,7 @@ from bayesrl.envs import (
 )
 from bayesrl.psrl import cpsrl, fpsrl, psrl, run_episodes
 from bayesrl.psrl.planning import policy_value
+from bayesrl.testing import check_agent
 
 NUM_EPISODES = 50
 
@@ -235,6 +236,37 @@ def test_generic_runner_uses_update_and_replans_each_episode():
         2 * env.num_states * 2 + 100
     )
     assert metrics.action.shape == (100,)
+
+
+def transition_from(state, action, next_state):
+    return bayesrl.Transition(
+        obs=jnp.int32(state),
+        action=jnp.int32(action),
+        reward=jnp.float32(0.5),
+        next_obs=jnp.int32(next_state),
+        terminated=jnp.zeros((), bool),
+        truncated=jnp.zeros((), bool),
+    )
+
+
+@pytest.mark.slow  # about 10-20 s per check_agent call (eager init, compiles)
+@pytest.mark.parametrize("reward", [None, "normal_gamma"])
+def test_psrl_family_satisfies_the_agent_contract(instance, reward):
+    """check_agent on PSRL (both criteria), F-PSRL and C-PSRL with learned
+    rewards (Beta or Normal-Gamma): jitted init equals eager init (to a few
+    float eps, see ``bayesrl.testing.JIT_EAGER_EPS``), act is read-only and
+    deterministic, update keeps shapes and does not recompile, vmap = loop."""
+    river = RiverSwim()
+    for criterion in ("finite_horizon", "average_reward"):
+        agent = psrl(river, reward=reward, criterion=criterion)
+        check_agent(agent, jnp.int32(2), transition_from(2, 1, 3))
+    env, _ = instance
+    parents = np.asarray(instance[1].parents)
+    for agent in (
+        fpsrl(env, parents, reward),
+        cpsrl(env, parents[:, :1], 3, reward=reward),
+    ):
+        check_agent(agent, jnp.int32(5), transition_from(5, 2, 9))
 
 
 def test_forbidden_parents_confine_the_sampled_graph(instance):
