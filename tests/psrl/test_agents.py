@@ -105,10 +105,13 @@ def test_fpsrl_with_one_flat_factor_each_side_is_psrl():
     )
 
 
+@pytest.mark.slow
 def test_factored_planner_gives_the_dense_planner_trajectory(instance):
     """C-PSRL (eta = 1, Z = 3) planning factor by factor: the same plans, hence
     the same regrets, graphs and counts as building the dense model; the dense
-    sampled model's rows sum to 1."""
+    sampled model's rows sum to 1. (Slow, about 20 s; the default suite keeps
+    the factored-vs-dense contraction and backward-induction tests of
+    test_psrl_planning.py.)"""
     env, params = instance
     known = np.asarray(params.parents)[:, :1]
     key = jax.random.key(5)
