@@ -282,9 +282,6 @@ class _LoopJit:
                 raise
             return self._plain(*args, **kwargs)
 
-    def lower(self, *args, **kwargs):
-        return self._tuned.lower(*args, **kwargs)
-
     def _cache_size(self) -> int:
         return self._tuned._cache_size()
 
