@@ -20,6 +20,7 @@ from bayesrl.base import (  # noqa: E402
 )
 from bayesrl.contextual_facade import ContextualBandit  # noqa: E402
 from bayesrl.facade import Bandit  # noqa: E402
+from bayesrl.numpy_bandit import NumpyBandit  # noqa: E402
 from bayesrl.runner import Metrics, run, run_many  # noqa: E402
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "ContextualBandit",
     "Belief",
     "Metrics",
+    "NumpyBandit",
     "Transition",
     "UpdateInfo",
     "__version__",

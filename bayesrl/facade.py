@@ -219,13 +219,28 @@ class _HostFacade:
             state_type=type(self.state).__name__,
             state_fields=list(getattr(self.state, "_fields", [])),
             num_leaves=len(leaves),
-            key_impl=self._key_impl,
+            **self._random_header(),
         )
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("header.json", json.dumps(header, indent=2))
             for index, leaf in enumerate(leaves):
                 archive.writestr(f"state/{index}.npy", _npy_bytes(np.asarray(leaf)))
-            archive.writestr("key.npy", _npy_bytes(np.asarray(self._key_data)))
+            self._write_random_state(archive)
+
+    # The random state's part of a saved file: the JAX key's implementation in
+    # the header and its data in ``key.npy`` (``NumpyBandit`` saves its NumPy
+    # generator's state instead).
+    def _random_header(self) -> dict:
+        return dict(key_impl=self._key_impl)
+
+    def _write_random_state(self, archive: zipfile.ZipFile) -> None:
+        archive.writestr("key.npy", _npy_bytes(np.asarray(self._key_data)))
+
+    def _restore_random_state(self, header: dict, archive: zipfile.ZipFile) -> None:
+        key_data = np.load(io.BytesIO(archive.read("key.npy")))
+        self._key = jax.random.wrap_key_data(
+            jnp.asarray(key_data), impl=header["key_impl"]
+        )
 
     @classmethod
     def load(cls, path: str | Path):
@@ -246,8 +261,8 @@ class _HostFacade:
                 np.load(io.BytesIO(archive.read(f"state/{i}.npy")))
                 for i in range(header["num_leaves"])
             ]
-            key_data = np.load(io.BytesIO(archive.read("key.npy")))
-        bandit = cls(_build_agent(header["factory"], header["config"]), seed=0)
+            bandit = cls(_build_agent(header["factory"], header["config"]), seed=0)
+            bandit._restore_random_state(header, archive)
         template, treedef = jax.tree.flatten(bandit.state)
         for saved, expected in zip(leaves, template, strict=True):
             if saved.shape != expected.shape:
@@ -261,9 +276,6 @@ class _HostFacade:
                 jnp.asarray(x, dtype=t.dtype)
                 for x, t in zip(leaves, template, strict=True)
             ],
-        )
-        bandit._key = jax.random.wrap_key_data(
-            jnp.asarray(key_data), impl=header["key_impl"]
         )
         return bandit
 

@@ -405,15 +405,32 @@ def measure_latency(num_calls=3000):
     )
 
 
-def latency():
-    """The latency rows: this process (JAX's default asynchronous CPU dispatch)
-    and a child process that turns it off before its first computation
-    (``jax.config.update("jax_cpu_enable_async_dispatch", False)``), the
-    process-wide setting a latency-bound server can choose (docs/bandits.md)."""
-    print(
-        "\n== Latency: one fused update+select through bayesrl.Bandit "
-        "(K=10 Bernoulli TS) =="
+def measure_numpy_latency(num_calls=3000):
+    """Median and p99 of the same call (K=10 Bernoulli TS, one Bernoulli reward,
+    the previous arm) through ``bayesrl.NumpyBandit``, which runs the agent's
+    conjugate update and its Beta draws in NumPy on the host."""
+    bandit = bayesrl.NumpyBandit(
+        bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0
     )
+    rewards = (np.random.default_rng(0).random(num_calls) < 0.5).tolist()
+    rewards = [float(r) for r in rewards]
+    last = [bandit.update_and_select([0], [1.0])]
+
+    def facade_call(i):
+        last[0] = bandit.update_and_select([last[0]], [rewards[i]])
+
+    facade_call(0)
+    median_us, p99_us = _median_us(facade_call, num_calls)
+    return dict(median_us=median_us, p99_us=p99_us)
+
+
+def latency():
+    """The latency rows: ``bayesrl.Bandit`` in this process (JAX's default
+    asynchronous CPU dispatch) and in a child process that turns it off before
+    its first computation (``jax.config.update("jax_cpu_enable_async_dispatch",
+    False)``), the process-wide setting a latency-bound server can choose; and
+    ``bayesrl.NumpyBandit``, the host-side NumPy facade (docs/bandits.md)."""
+    print("\n== Latency: one fused update+select (K=10 Bernoulli TS) ==")
     rows = {"default": measure_latency()}
     child = subprocess.run(
         [sys.executable, "-c", _LATENCY_CHILD],
@@ -424,12 +441,21 @@ def latency():
     rows["async_dispatch_off"] = json.loads(child.stdout.strip().splitlines()[-1])
     for name, row in rows.items():
         print(
-            f"  {name:<19} median {row['median_us']:6.1f} us  p99 "
+            f"  Bandit, {name:<19} median {row['median_us']:6.1f} us  p99 "
             f"{row['p99_us']:6.1f} us  (JAX round-trip floor "
             f"{row['jax_round_trip_floor_us']:.1f} us; first call incl. compile "
             f"{row['compile_s']:.2f} s)"
         )
-    return {**rows["default"], "async_dispatch_off": rows["async_dispatch_off"]}
+    numpy_row = measure_numpy_latency()
+    print(
+        f"  NumpyBandit{'':<17} median {numpy_row['median_us']:6.1f} us  p99 "
+        f"{numpy_row['p99_us']:6.1f} us  (no JAX call; NumPy's PCG64 draws)"
+    )
+    return {
+        **rows["default"],
+        "async_dispatch_off": rows["async_dispatch_off"],
+        "numpy_bandit": numpy_row,
+    }
 
 
 _LATENCY_CHILD = (

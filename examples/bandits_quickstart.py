@@ -50,3 +50,16 @@ for request in range(300):
         served.update(pending_arms, pending_rewards)
         pending_arms, pending_rewards = [], []
 print("posterior means:", np.round(served.posterior_mean(), 2))
+
+# Latency-bound serving, one observation per request: the same agent run in
+# NumPy on the host (bayesrl.NumpyBandit: no JAX call per request, about
+# 10 us a call; draws from NumPy's PCG64 stream, same posterior as Bandit).
+fast = bayesrl.NumpyBandit(
+    bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0
+)
+means = np.asarray(params.means)
+arm = fast.select()
+for _ in range(2000):
+    arm = fast.update_and_select([arm], [float(rng.random() < means[arm])])
+pulls = fast.state.successes + fast.state.failures
+print("NumpyBandit pulls per arm:", pulls.astype(int))

@@ -11,11 +11,15 @@ import bayesrl
 from bayesrl import bandits, beliefs
 
 
-def make(agent=None, seed=3):
+def make(agent=None, seed=3, facade=bayesrl.Bandit):
     agent = agent or bandits.thompson_sampling(
         beliefs.beta_bernoulli(5, prior_alpha=2.0)
     )
-    return bayesrl.Bandit(agent, seed=seed)
+    return facade(agent, seed=seed)
+
+
+# The host-side facades that share _HostFacade's input checks.
+FACADES = [bayesrl.Bandit, bayesrl.NumpyBandit]
 
 
 def test_select_update_and_posterior():
@@ -45,9 +49,12 @@ def test_select_update_and_posterior():
         ([[0]], [[1.0]], None, "1-D"),
     ],
 )
-def test_bad_feedback_is_refused_and_state_untouched(arms, rewards, weights, match):
-    bandit = make()
-    before = jax.tree.map(np.asarray, bandit.state)
+@pytest.mark.parametrize("facade", FACADES)
+def test_bad_feedback_is_refused_and_state_untouched(
+    arms, rewards, weights, match, facade
+):
+    bandit = make(facade=facade)
+    before = jax.tree.map(np.array, bandit.state)
     with pytest.raises(ValueError, match=match):
         bandit.update(arms, rewards, weights)
     for x, y in zip(
@@ -56,14 +63,30 @@ def test_bad_feedback_is_refused_and_state_untouched(arms, rewards, weights, mat
         np.testing.assert_array_equal(x, y)
 
 
-def test_masks_and_bad_masks():
-    bandit = make()
+@pytest.mark.parametrize("facade", FACADES)
+def test_masks_and_bad_masks(facade):
+    bandit = make(facade=facade)
     mask = np.array([False, False, True, False, False])
     assert all(bandit.select(available=mask) == 2 for _ in range(5))
+    assert all(
+        bandit.update_and_select([0], [1.0], available=mask) == 2 for _ in range(5)
+    )
+    before = jax.tree.map(np.array, bandit.state)
     with pytest.raises(ValueError, match="available"):
         bandit.select(available=np.zeros(5, bool))
     with pytest.raises(ValueError, match="available"):
-        bandit.select(available=[1, 0, 1, 0, 1])
+        bandit.update_and_select([0], [1.0], available=[1, 0, 1, 0, 1])
+    for x, y in zip(
+        jax.tree.leaves(before), jax.tree.leaves(bandit.state), strict=True
+    ):
+        np.testing.assert_array_equal(x, np.asarray(y))
+    top_two = facade(
+        bandits.thompson_sampling(beliefs.beta_bernoulli(5), batch_size=2), seed=0
+    )
+    mask = np.array([True, False, True, False, False])
+    assert all(sorted(top_two.select(available=mask)) == [0, 2] for _ in range(5))
+    with pytest.raises(ValueError, match="allows 1 arms"):
+        top_two.select(available=np.eye(5, dtype=bool)[0])
 
 
 def test_save_load_then_update_equals_the_unsaved_path(tmp_path):
@@ -150,9 +173,15 @@ def test_short_python_feedback_and_numpy_feedback_take_the_same_update():
         ([0], [-0.5], "must lie in"),
     ],
 )
-def test_the_short_check_refuses_what_the_general_check_refuses(arms, rewards, match):
-    bandit = make()
-    before = np.asarray(bandit._words).copy()
+@pytest.mark.parametrize("facade", FACADES)
+def test_the_short_check_refuses_what_the_general_check_refuses(
+    arms, rewards, match, facade
+):
+    bandit = make(facade=facade)
+    before = jax.tree.map(np.array, bandit.state)
     with pytest.raises(ValueError, match=match):
         bandit.update_and_select(arms, rewards)
-    np.testing.assert_array_equal(np.asarray(bandit._words), before)
+    for x, y in zip(
+        jax.tree.leaves(before), jax.tree.leaves(bandit.state), strict=True
+    ):
+        np.testing.assert_array_equal(x, np.asarray(y))
