@@ -64,3 +64,18 @@ def test_check_agent_rejects_any_integer_jit_eager_difference():
     agent = agent_whose_jitted_init_moves(lambda x: x, counts_shift=1)
     with pytest.raises(AssertionError, match="jitted init differs from eager"):
         check_agent(agent, jnp.int32(0), TRANSITION)
+
+
+def test_eager_init_false_skips_only_the_jit_eager_comparison():
+    """The same agent passes with ``eager_init=False``, and the other checks
+    still run: an ``update`` that changes a leaf's dtype is still caught."""
+    agent = agent_whose_jitted_init_moves(lambda x: x, counts_shift=1)
+    check_agent(agent, jnp.int32(0), TRANSITION, eager_init=False)
+
+    def update_to_float(key, state, transition):
+        del key
+        return (state[0], state[1] + transition.reward), {}
+
+    broken = Agent(agent.init, agent.act, update_to_float)
+    with pytest.raises(AssertionError, match="update changed a leaf"):
+        check_agent(broken, jnp.int32(0), TRANSITION, eager_init=False)

@@ -252,6 +252,21 @@ def transition_from(state, action, next_state):
     )
 
 
+def test_cpsrl_satisfies_the_agent_contract_on_a_small_instance():
+    """The fast sibling of the slow contract test below: check_agent on C-PSRL
+    (learned reward, one known parent per factor) on a 2-factor binary FMDP,
+    without the op-by-op init (seconds of eager planning), which the slow test
+    keeps along with PSRL and F-PSRL (about 8 s per agent even so)."""
+    env, params = random_factored_mdp(jax.random.key(3), 2, 1, max_parents=2, horizon=3)
+    parents = np.asarray(params.parents)
+    check_agent(
+        cpsrl(env, parents[:, :1], 2),
+        jnp.int32(1),
+        transition_from(1, 1, 2),
+        eager_init=False,
+    )
+
+
 @pytest.mark.slow  # about 10-20 s per check_agent call (eager init, compiles)
 @pytest.mark.parametrize("reward", [None, "normal_gamma"])
 def test_psrl_family_satisfies_the_agent_contract(instance, reward):
