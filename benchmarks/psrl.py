@@ -905,6 +905,13 @@ def main(argv=None) -> dict:
         suffix += "_" + "_".join(sections)
     if args.taxi_episodes or args.taxi_seeds or args.taxi_agents:
         suffix += f"_{config['taxi_seeds']}x{config['taxi_episodes']}"
+    if args.taxi_agents:
+        # "PSRL (alpha=1/|S|),C-PSRL (eta=2)" -> "_psrl-cpsrl": a run of a
+        # subset never overwrites another subset's results.
+        suffix += "_" + "-".join(
+            name.split()[0].lower().replace("-", "")
+            for name in args.taxi_agents.split(",")
+        )
     path = args.out / f"psrl{suffix}.json"
     if not args.no_plots:
         results["plots"] = plot(results, args.out, suffix)
