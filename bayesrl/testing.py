@@ -120,7 +120,9 @@ def check_agent(
     assert update._cache_size() == update_cache, "update recompiled for a new state"
 
     keys = fast_random.split(key_act, num_keys)
-    batched, _ = jax.vmap(agent.act, in_axes=(0, None, None))(keys, new_state, obs)
+    # Jitted: op-by-op vmap of a sampler's loops costs seconds per agent.
+    batched_act = jax.jit(jax.vmap(agent.act, in_axes=(0, None, None)))
+    batched, _ = batched_act(keys, new_state, obs)
     for i in range(num_keys):
         single, _ = act(keys[i], new_state, obs)
         _assert_trees_equal(

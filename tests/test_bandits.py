@@ -64,12 +64,12 @@ def test_masked_arms_are_never_chosen(name):
     agent = agents()[name]
     available = jnp.array([False, True, False, True, False])
     state = agent.init(jax.random.key(0))
-    act = jax.jit(agent.act)
+    act, update = jax.jit(agent.act), jax.jit(agent.update)
     for seed in range(30):
         action, info = act(jax.random.key(seed), state, obs(available))
         assert bool(jnp.all(available[jnp.atleast_1d(action)])), action
         assert not bool(info.no_arm_available)
-        state, _ = agent.update(
+        state, _ = update(
             jax.random.key(seed),
             state,
             transition(action, jnp.ones_like(action, jnp.float32) * 0.5),

@@ -43,18 +43,20 @@ def test_piecewise_bandit_switches_means():
     env = envs.PiecewiseStationaryBernoulliBandit(3, num_pieces=2)
     params = env.default_params
     _, state = env.reset(jax.random.key(0), params)
+    step = jax.jit(env.step)
     regrets = []
     for t in range(1000):
-        _, state, _, _, _, info = env.step(jax.random.key(t), state, 2, params)
+        _, state, _, _, _, info = step(jax.random.key(t), state, 2, params)
         regrets.append(float(info["regret"]))
     assert regrets[0] == 0.0 and regrets[499] == 0.0
     assert regrets[500] == pytest.approx(0.5)
 
 
 def test_instance_generators():
-    p = envs.sutton_barto_params(jax.random.key(0))
+    p = jax.jit(envs.sutton_barto_params)(jax.random.key(0))
     assert p.means.shape == (10,) and bool(jnp.all(p.stds == 1.0))
-    q = jax.vmap(envs.heteroscedastic_params)(jax.random.split(jax.random.key(0), 3))
+    keys = jax.random.split(jax.random.key(0), 3)
+    q = jax.jit(jax.vmap(envs.heteroscedastic_params))(keys)
     assert q.stds.shape == (3, 10) and bool(jnp.all(q.stds > 0))
 
 
