@@ -288,6 +288,8 @@ class NumpyBandit(_HostFacade):
 
     def __init__(self, agent: Agent, seed: int = 0):
         super().__init__(agent, seed)
+        if seed < 0:
+            raise ValueError(f"NumpyBandit needs a seed >= 0 (NumPy's), got {seed}")
         spec = self.spec
         belief_name = spec.config.get("belief", {}).get("name")
         if spec.factory != "thompson_sampling" or belief_name not in _MODELS:

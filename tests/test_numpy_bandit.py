@@ -91,6 +91,9 @@ def test_single_observations_give_bandits_posterior(name):
         else:
             host.update(np.array([arm]), np.array([reward]))
         _assert_states(host.state, reference.state, **SINGLE_TOLERANCE[name])
+    np.testing.assert_allclose(
+        host.posterior_mean(), reference.posterior_mean(), rtol=64 * FLOAT32_EPS
+    )
 
 
 @pytest.mark.parametrize("name", AGENTS)
@@ -266,6 +269,11 @@ def test_same_seed_same_arms_and_a_saved_bandit_continues_identically(tmp_path):
 def test_refuses_agents_it_does_not_run(agent, match):
     with pytest.raises(ValueError, match=match):
         bayesrl.NumpyBandit(agent, seed=0)
+
+
+def test_refuses_a_negative_seed():
+    with pytest.raises(ValueError, match="seed >= 0"):
+        bayesrl.NumpyBandit(AGENTS["beta"](), seed=-1)
 
 
 def test_a_batch_larger_than_the_window_is_refused_and_the_state_kept():
