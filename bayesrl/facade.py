@@ -286,6 +286,11 @@ class Bandit(_HostFacade):
     Args:
         agent: a bandit agent built by a ``bayesrl.bandits`` factory.
         seed: integer seed of the facade's key.
+        backend: ``"jax"`` (default): compiled JAX kernels, for every agent.
+            ``"numpy"``: for latency-bound serving of conjugate Thompson
+            sampling, returns a :class:`bayesrl.NumpyBandit`, which runs the
+            same agent in NumPy on the host with the same methods, checks and
+            posterior, and draws from NumPy's generator instead of JAX's key.
 
     The state, the key and slots for the chosen action and the update's
     rejection flag live in one ``uint32`` device buffer
@@ -302,7 +307,16 @@ class Bandit(_HostFacade):
         >>> bandit.update([arm], [1.0])
     """
 
-    def __init__(self, agent: Agent, seed: int = 0):
+    def __new__(cls, agent: Agent, seed: int = 0, backend: str = "jax"):
+        if backend == "numpy":
+            from bayesrl.numpy_bandit import NumpyBandit  # imports this module
+
+            return NumpyBandit(agent, seed)
+        if backend != "jax":
+            raise ValueError(f"backend must be 'jax' or 'numpy', got {backend!r}")
+        return super().__new__(cls)
+
+    def __init__(self, agent: Agent, seed: int = 0, backend: str = "jax"):
         self._feedback_dtype = np.dtype(jnp.result_type(float))
         spec = describe(agent)
         num_arms = spec.num_arms if spec is not None else 0

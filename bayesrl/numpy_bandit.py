@@ -41,6 +41,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from bayesrl.bandits import describe
+from bayesrl.bandits._registry import AgentSpec
 from bayesrl.base import Agent
 from bayesrl.facade import _SMALL_INPUT, _HostFacade
 
@@ -52,9 +54,9 @@ _SUPPORTED_BELIEFS = ("beta_bernoulli", "gaussian", "normal_gamma")
 # -- posterior draws ------------------------------------------------------------
 
 
-def _log_gamma(rng: np.random.Generator, shapes: np.ndarray) -> np.ndarray:
+def _log_gamma(rng: np.random.Generator, shapes, shapes_at_least_one) -> np.ndarray:
     """``log G`` with ``G ~ Gamma(shapes, 1)``, finite for every shape > 0."""
-    if shapes.min() >= 1.0:
+    if shapes_at_least_one:
         return np.log(rng.standard_gamma(shapes))
     small = shapes < 1.0
     log_g = np.log(rng.standard_gamma(np.where(small, shapes + 1.0, shapes)))
@@ -63,31 +65,33 @@ def _log_gamma(rng: np.random.Generator, shapes: np.ndarray) -> np.ndarray:
     return log_g + np.where(small, boost, 0.0)
 
 
-def _sample_beta_bernoulli(rng, state) -> np.ndarray:
+def _sample_beta_bernoulli(rng, state, shapes_at_least_one) -> np.ndarray:
     """``theta_k = G_a / (G_a + G_b)`` with ``G_a ~ Gamma(alpha_k)`` and
-    ``G_b ~ Gamma(beta_k)``."""
+    ``G_b ~ Gamma(beta_k)`` (float64 draws)."""
     num_arms = state.successes.shape[0]
-    shapes = np.concatenate([state.alpha, state.beta]).astype(np.float64)
-    if shapes.min() >= 1.0:
+    shapes = np.concatenate([state.alpha, state.beta])
+    if shapes_at_least_one:
         # Gamma(a >= 1) is below 1e-300 with probability below 1e-300: no 0 / 0.
         draws = rng.standard_gamma(shapes)
-        return draws[:num_arms] / (draws[:num_arms] + draws[num_arms:])
-    logs = _log_gamma(rng, shapes)
+        first = draws[:num_arms]
+        return first / (first + draws[num_arms:])
+    logs = _log_gamma(rng, shapes.astype(np.float64), False)
     # G_a / (G_a + G_b) = 1 / (1 + exp(log G_b - log G_a)); exp may overflow to
     # inf, which gives the exact limit 0.
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(logs[num_arms:] - logs[:num_arms]))
 
 
-def _sample_gaussian(rng, state) -> np.ndarray:
+def _sample_gaussian(rng, state, shapes_at_least_one) -> np.ndarray:
     """``m_k + xi_k / sqrt(P_k)``, ``xi ~ N(0, I)``."""
     mean = state.mean.astype(np.float64)
     return mean + rng.standard_normal(mean.shape) / np.sqrt(state.precision)
 
 
-def _sample_normal_gamma(rng, state) -> np.ndarray:
+def _sample_normal_gamma(rng, state, shapes_at_least_one) -> np.ndarray:
     """``lambda ~ Gamma(alpha_n, beta_n)``, ``mu ~ N(mu_n, 1 / (kappa_n lambda))``."""
-    log_precision = _log_gamma(rng, state.shape.astype(np.float64)) - np.log(state.rate)
+    shapes = state.shape.astype(np.float64)
+    log_precision = _log_gamma(rng, shapes, shapes_at_least_one) - np.log(state.rate)
     scale = np.exp(-0.5 * log_precision) / np.sqrt(state.precision_scale)
     mean = state.mean.astype(np.float64)
     return mean + rng.standard_normal(mean.shape) * scale
@@ -240,8 +244,13 @@ def _update_normal_gamma(state, arms, rewards, weights, config):
 
 
 class _HostModel(NamedTuple):
-    sample: Callable[[np.random.Generator, Any], np.ndarray]
+    # (rng, state, shapes_at_least_one) -> float64 [num_arms] draws.
+    sample: Callable[..., np.ndarray]
     update: Callable[..., Any]
+    # The smallest Gamma shape a draw can meet from this state on, or None
+    # (no Gamma draws): updates add non-negative evidence and discounts shrink
+    # it towards the prior, so shapes never fall below min(prior, current).
+    lowest_shape: Callable[[Any], float] | None
     # (state, arms, rewards, config) for short lists of unit-weight items, or
     # None where only the vectorised update exists.
     update_items: Callable[..., Any] | None = None
@@ -249,10 +258,22 @@ class _HostModel(NamedTuple):
 
 _MODELS = {
     "beta_bernoulli": _HostModel(
-        _sample_beta_bernoulli, _update_beta_bernoulli, _update_beta_bernoulli_items
+        _sample_beta_bernoulli,
+        _update_beta_bernoulli,
+        lambda state: min(
+            state.prior_alpha.min(),
+            state.prior_beta.min(),
+            state.alpha.min(),
+            state.beta.min(),
+        ),
+        _update_beta_bernoulli_items,
     ),
-    "gaussian": _HostModel(_sample_gaussian, _update_gaussian),
-    "normal_gamma": _HostModel(_sample_normal_gamma, _update_normal_gamma),
+    "gaussian": _HostModel(_sample_gaussian, _update_gaussian, None),
+    "normal_gamma": _HostModel(
+        _sample_normal_gamma,
+        _update_normal_gamma,
+        lambda state: min(state.prior_shape.min(), state.shape.min()),
+    ),
 }
 
 
@@ -287,10 +308,22 @@ class NumpyBandit(_HostFacade):
     FORMAT_NAME = FORMAT_NAME
 
     def __init__(self, agent: Agent, seed: int = 0):
-        super().__init__(agent, seed)
+        self._model = self._host_model(describe(agent))
+        super().__init__(agent, seed)  # checks the agent and the seed's type
         if seed < 0:
             raise ValueError(f"NumpyBandit needs a seed >= 0 (NumPy's), got {seed}")
-        spec = self.spec
+        self._belief_config = self.spec.config["belief"]["config"]
+        self._update_items = self._model.update_items
+        if self._belief_config.get("window") is not None:
+            self._update_items = None
+        self._rng = np.random.Generator(np.random.PCG64(int(seed)))
+
+    @staticmethod
+    def _host_model(spec: AgentSpec | None) -> _HostModel | None:
+        """The NumPy model of a supported agent; None without a spec (which
+        ``_HostFacade`` then refuses with its own message)."""
+        if spec is None:
+            return None
         belief_name = spec.config.get("belief", {}).get("name")
         if spec.factory != "thompson_sampling" or belief_name not in _MODELS:
             raise ValueError(
@@ -303,19 +336,14 @@ class NumpyBandit(_HostFacade):
                 "NumpyBandit does not estimate propensities; build the agent with "
                 "num_propensity_samples=0 or use bayesrl.Bandit"
             )
-        self._model = _MODELS[belief_name]
-        self._belief_config = spec.config["belief"]["config"]
-        self._update_items = self._model.update_items
-        if self._belief_config.get("window") is not None:
-            self._update_items = None
-        self._rng = np.random.Generator(np.random.PCG64(int(seed)))
+        return _MODELS[belief_name]
 
     # -- storage: the state as NumPy arrays -------------------------------------
 
     def _store(self, state, key_data) -> None:
         # The JAX key that _HostFacade splits off is not used: draws come from
         # the NumPy generator.
-        self._state = _to_numpy(state)
+        self.state = state
 
     @property
     def state(self):
@@ -325,6 +353,8 @@ class NumpyBandit(_HostFacade):
     @state.setter
     def state(self, value) -> None:
         self._state = _to_numpy(value)
+        lowest = self._model.lowest_shape
+        self._shapes_at_least_one = lowest is None or lowest(self._state) >= 1.0
 
     def _random_header(self) -> dict:
         return dict(numpy_bit_generator=self._rng.bit_generator.state)
@@ -348,7 +378,7 @@ class NumpyBandit(_HostFacade):
         return self._select(mask)
 
     def _select(self, mask):
-        scores = self._model.sample(self._rng, self._state)
+        scores = self._model.sample(self._rng, self._state, self._shapes_at_least_one)
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         if self.spec.batch_size == 1:

@@ -407,10 +407,11 @@ def measure_latency(num_calls=3000):
 
 def measure_numpy_latency(num_calls=3000):
     """Median and p99 of the same call (K=10 Bernoulli TS, one Bernoulli reward,
-    the previous arm) through ``bayesrl.NumpyBandit``, which runs the agent's
-    conjugate update and its Beta draws in NumPy on the host."""
-    bandit = bayesrl.NumpyBandit(
-        bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0
+    the previous arm) through ``bayesrl.Bandit(..., backend="numpy")`` (a
+    ``bayesrl.NumpyBandit``), which runs the agent's conjugate update and its
+    Beta draws in NumPy on the host."""
+    bandit = bayesrl.Bandit(
+        bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0, backend="numpy"
     )
     rewards = (np.random.default_rng(0).random(num_calls) < 0.5).tolist()
     rewards = [float(r) for r in rewards]
@@ -429,7 +430,7 @@ def latency():
     asynchronous CPU dispatch) and in a child process that turns it off before
     its first computation (``jax.config.update("jax_cpu_enable_async_dispatch",
     False)``), the process-wide setting a latency-bound server can choose; and
-    ``bayesrl.NumpyBandit``, the host-side NumPy facade (docs/bandits.md)."""
+    ``backend="numpy"``, the host-side NumPy facade (docs/bandits.md)."""
     print("\n== Latency: one fused update+select (K=10 Bernoulli TS) ==")
     rows = {"default": measure_latency()}
     child = subprocess.run(
@@ -441,14 +442,14 @@ def latency():
     rows["async_dispatch_off"] = json.loads(child.stdout.strip().splitlines()[-1])
     for name, row in rows.items():
         print(
-            f"  Bandit, {name:<19} median {row['median_us']:6.1f} us  p99 "
+            f"  Bandit, jax, {name:<19} median {row['median_us']:6.1f} us  p99 "
             f"{row['p99_us']:6.1f} us  (JAX round-trip floor "
             f"{row['jax_round_trip_floor_us']:.1f} us; first call incl. compile "
             f"{row['compile_s']:.2f} s)"
         )
     numpy_row = measure_numpy_latency()
     print(
-        f"  NumpyBandit{'':<17} median {numpy_row['median_us']:6.1f} us  p99 "
+        f"  Bandit, numpy{'':<20} median {numpy_row['median_us']:6.1f} us  p99 "
         f"{numpy_row['p99_us']:6.1f} us  (no JAX call; NumPy's PCG64 draws)"
     )
     return {

@@ -174,15 +174,17 @@ def test_top_two_leaves_out_the_arm_with_the_smallest_draw():
 
 
 def test_tiny_beta_shapes_never_give_nan_and_keep_their_law():
-    """Beta(0.02, 0.08) against Beta(1, 1): P(arm 0 wins) = E[theta_0] = 0.2.
-    Gamma(0.02) underflows float64 about a third of the time, so a plain ratio
-    of Gammas would give 0 / 0 here."""
+    """Beta(0.002, 0.008) against Beta(1, 1): P(arm 0 wins) = E[theta_0] = 0.2.
+    A Gamma(0.002) variate is below the smallest float64 (about 5e-324) with
+    probability about (5e-324)^0.002 = 0.23, so a plain ratio of Gammas would
+    give 0 / 0 for about a twentieth of the draws here."""
     agent = bandits.thompson_sampling(
-        beliefs.beta_bernoulli(2, prior_alpha=[0.02, 1.0], prior_beta=[0.08, 1.0])
+        beliefs.beta_bernoulli(2, prior_alpha=[0.002, 1.0], prior_beta=[0.008, 1.0])
     )
     bandit = bayesrl.NumpyBandit(agent, seed=13)
+    assert not bandit._shapes_at_least_one
     draws = np.array(
-        [bandit._model.sample(bandit._rng, bandit.state) for _ in range(200)]
+        [bandit._model.sample(bandit._rng, bandit.state, False) for _ in range(400)]
     )
     assert np.all(np.isfinite(draws)) and np.all((draws >= 0) & (draws <= 1))
     choices = [bandit.select() for _ in range(NUM_DRAWS)]
@@ -269,6 +271,18 @@ def test_same_seed_same_arms_and_a_saved_bandit_continues_identically(tmp_path):
 def test_refuses_agents_it_does_not_run(agent, match):
     with pytest.raises(ValueError, match=match):
         bayesrl.NumpyBandit(agent, seed=0)
+
+
+def test_bandit_with_the_numpy_backend_is_a_numpy_bandit():
+    bandit = bayesrl.Bandit(AGENTS["beta"](), seed=4, backend="numpy")
+    assert type(bandit) is bayesrl.NumpyBandit
+    twin = bayesrl.NumpyBandit(AGENTS["beta"](), seed=4)
+    assert [bandit.update_and_select([1], [1.0]) for _ in range(20)] == [
+        twin.update_and_select([1], [1.0]) for _ in range(20)
+    ]
+    assert type(bayesrl.Bandit(AGENTS["beta"](), seed=4)) is bayesrl.Bandit
+    with pytest.raises(ValueError, match="backend"):
+        bayesrl.Bandit(AGENTS["beta"](), seed=4, backend="torch")
 
 
 def test_refuses_a_negative_seed():
