@@ -130,6 +130,21 @@ def check_agent(
         )
 
 
+def tabular_transition(
+    state: int, action: int, next_state: int, reward: float = 0.0
+) -> Transition:
+    """A non-terminal transition between integer states, for :func:`check_agent`
+    on tabular agents (PSRL, UCRL2...)."""
+    return Transition(
+        obs=jnp.int32(state),
+        action=jnp.int32(action),
+        reward=jnp.float32(reward),
+        next_obs=jnp.int32(next_state),
+        terminated=jnp.zeros((), bool),
+        truncated=jnp.zeros((), bool),
+    )
+
+
 def check_belief(
     belief: Belief,
     arms: np.ndarray,

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayesrl.base import Agent, Transition
-from bayesrl.testing import JIT_EAGER_EPS, check_agent
+from bayesrl.base import Agent
+from bayesrl.testing import JIT_EAGER_EPS, check_agent, tabular_transition
 
 VALUE = np.float32(0.8970730)
 
@@ -33,14 +33,7 @@ def agent_whose_jitted_init_moves(shift_fn, counts_shift=0):
     return Agent(init, act, update)
 
 
-TRANSITION = Transition(
-    obs=jnp.int32(0),
-    action=jnp.int32(0),
-    reward=jnp.float32(1.0),
-    next_obs=jnp.int32(0),
-    terminated=jnp.zeros((), bool),
-    truncated=jnp.zeros((), bool),
-)
+TRANSITION = tabular_transition(0, 0, 0, reward=1.0)
 
 
 def test_check_agent_accepts_a_few_ulp_between_jitted_and_eager_init():

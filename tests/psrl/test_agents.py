@@ -19,7 +19,7 @@ from bayesrl.envs import (
 )
 from bayesrl.psrl import cpsrl, fpsrl, psrl, run_episodes
 from bayesrl.psrl.planning import policy_value
-from bayesrl.testing import check_agent
+from bayesrl.testing import check_agent, tabular_transition
 
 NUM_EPISODES = 50
 
@@ -241,17 +241,6 @@ def test_generic_runner_uses_update_and_replans_each_episode():
     assert metrics.action.shape == (100,)
 
 
-def transition_from(state, action, next_state):
-    return bayesrl.Transition(
-        obs=jnp.int32(state),
-        action=jnp.int32(action),
-        reward=jnp.float32(0.5),
-        next_obs=jnp.int32(next_state),
-        terminated=jnp.zeros((), bool),
-        truncated=jnp.zeros((), bool),
-    )
-
-
 def test_cpsrl_satisfies_the_agent_contract_on_a_small_instance():
     """The fast sibling of the slow contract test below: check_agent on C-PSRL
     (learned reward, one known parent per factor) on a 2-factor binary FMDP,
@@ -262,7 +251,7 @@ def test_cpsrl_satisfies_the_agent_contract_on_a_small_instance():
     check_agent(
         cpsrl(env, parents[:, :1], 2),
         jnp.int32(1),
-        transition_from(1, 1, 2),
+        tabular_transition(1, 1, 2, 0.5),
         eager_init=False,
     )
 
@@ -277,14 +266,14 @@ def test_psrl_family_satisfies_the_agent_contract(instance, reward):
     river = RiverSwim()
     for criterion in ("finite_horizon", "average_reward"):
         agent = psrl(river, reward=reward, criterion=criterion)
-        check_agent(agent, jnp.int32(2), transition_from(2, 1, 3))
+        check_agent(agent, jnp.int32(2), tabular_transition(2, 1, 3, 0.5))
     env, _ = instance
     parents = np.asarray(instance[1].parents)
     for agent in (
         fpsrl(env, parents, reward),
         cpsrl(env, parents[:, :1], 3, reward=reward),
     ):
-        check_agent(agent, jnp.int32(5), transition_from(5, 2, 9))
+        check_agent(agent, jnp.int32(5), tabular_transition(5, 2, 9, 0.5))
 
 
 def test_forbidden_parents_confine_the_sampled_graph(instance):

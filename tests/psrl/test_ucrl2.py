@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from bayesrl.base import Transition
 from bayesrl.envs import RiverSwim, TabularMDP, random_tabular_mdp_params
 from bayesrl.psrl import (
     backward_induction,
@@ -18,7 +17,7 @@ from bayesrl.psrl import (
     ucrl2,
 )
 from bayesrl.psrl.ucrl2 import confidence_radii
-from bayesrl.testing import check_agent
+from bayesrl.testing import check_agent, tabular_transition
 
 
 def lp_optimistic_value(p_hat, radius, values):
@@ -185,14 +184,7 @@ def test_optimism_when_the_true_model_is_in_the_confidence_set(seed):
 
 def test_ucrl2_satisfies_the_agent_contract():
     env = RiverSwim()
-    transition = Transition(
-        obs=jnp.int32(2),
-        action=jnp.int32(1),
-        reward=jnp.float32(0.0),
-        next_obs=jnp.int32(3),
-        terminated=jnp.zeros((), bool),
-        truncated=jnp.zeros((), bool),
-    )
+    transition = tabular_transition(2, 1, 3)
     for criterion in ("average_reward", "finite_horizon"):
         check_agent(ucrl2(env, criterion=criterion), jnp.int32(2), transition)
 
