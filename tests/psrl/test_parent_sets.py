@@ -245,13 +245,15 @@ def test_forbidden_parents_leave_the_support_and_size_uniform_counts_allowed_inp
 def test_dirichlet_draws_have_the_posterior_mean_and_variance(key):
     """20,000 draws of Dirichlet(alpha + n) with alpha = 0.5, n = (5, 0, 2)."""
     counts = jnp.zeros((1, 1, 2, 3), jnp.int32).at[0, 0, 0].set(jnp.array([5, 0, 2]))
-    one_draw = sample_log_theta(key, counts, jnp.zeros(1, jnp.int32), 0.5, [3])
+    one_draw = jax.jit(
+        lambda key: sample_log_theta(key, counts, jnp.zeros(1, jnp.int32), 0.5, [3])
+    )(key)
     assert one_draw.shape == (1, 2, 3)
     np.testing.assert_allclose(jnp.exp(one_draw).sum(-1), 1.0, atol=1e-6)
     concentration = np.array([5.5, 0.5, 2.5])
     # sample_log_theta draws log_dirichlet(alpha + n); draw it in one batch.
     draws = jnp.exp(
-        log_dirichlet(
+        jax.jit(log_dirichlet)(
             key,
             jnp.broadcast_to(jnp.asarray(concentration, jnp.float32), (20_000, 3)),
             jnp.ones(3, bool),
@@ -287,7 +289,7 @@ def test_posterior_concentrates_on_the_true_parents():
     key_s, key_a, key_next = jax.random.split(jax.random.key(1), 3)
     states = jax.random.randint(key_s, (2000,), 0, env.num_states)
     actions = jax.random.randint(key_a, (2000,), 0, env.num_actions)
-    next_probs = env.model(params).transitions[states, actions]
+    next_probs = jax.jit(env.model)(params).transitions[states, actions]
     next_states = jax.random.categorical(key_next, jnp.log(next_probs))
     x = jnp.asarray(env.input_factors())[states, actions]
     y = jnp.asarray(env.state_factors)[next_states]

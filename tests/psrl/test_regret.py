@@ -113,6 +113,7 @@ TABLES_64 = _single_node_tables(64)
 
 
 @jax.jit
+@jax.jit
 def _observe_many(alpha, xs, ys):
     """Observe every (x, y) pair in order (alpha is traced: one compilation)."""
     valid = jnp.ones((1, 2), bool)
@@ -171,24 +172,30 @@ def test_no_nan_and_exact_evidence_at_large_counts(num_steps, alpha_kind):
     gap = float(log_evidence[0, 1] - log_evidence[0, 0])
     oracle = _oracle_gap(counts, alpha, num_values)
     assert gap == pytest.approx(oracle, rel=1e-3)
-    for graph in (0, 1):
-        log_theta = sample_log_theta(
-            jax.random.key(graph), counts, jnp.array([graph]), alpha, [num_values]
-        )
-        transitions = transition_matrix(tables, jnp.exp(log_theta), jnp.array([graph]))
-        assert bool(jnp.all(jnp.isfinite(transitions)))
-        np.testing.assert_allclose(transitions.sum(-1), 1.0, atol=1e-5)
+
+    @jax.jit
+    def sample_and_plan(key, graph):
+        log_theta = sample_log_theta(key, counts, graph, alpha, [num_values])
+        transitions = transition_matrix(tables, jnp.exp(log_theta), graph)
         plan = backward_induction(
             transitions, jnp.ones((num_values, 2)), jnp.zeros((num_values, 2)), 5
         )
-        assert bool(jnp.all(jnp.isfinite(plan.values)))
+        return transitions, plan.values
+
+    for graph in (0, 1):
+        transitions, values = sample_and_plan(jax.random.key(graph), jnp.array([graph]))
+        assert bool(jnp.all(jnp.isfinite(transitions)))
+        np.testing.assert_allclose(transitions.sum(-1), 1.0, atol=1e-5)
+        assert bool(jnp.all(jnp.isfinite(values)))
 
 
 def test_theta_draws_at_zero_counts_and_tiny_alpha_have_no_nan():
     """1,000 draws (as 1,000 configurations) at zero counts, alpha = 1/500."""
     counts = jnp.zeros((1, 1, 1000, 500), jnp.int32)
-    draws = sample_log_theta(
-        jax.random.key(0), counts, jnp.zeros(1, jnp.int32), 1 / 500, [500]
-    )
+    draws = jax.jit(
+        lambda key: sample_log_theta(
+            key, counts, jnp.zeros(1, jnp.int32), 1 / 500, [500]
+        )
+    )(jax.random.key(0))
     assert not bool(jnp.any(jnp.isnan(draws)))
     np.testing.assert_allclose(jnp.exp(draws).sum(-1), 1.0, atol=1e-4)

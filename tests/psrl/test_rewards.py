@@ -33,7 +33,7 @@ def _observe_rewards(agent, pairs, rewards, num_actions):
 
         return jax.lax.scan(body, state, (pairs, rewards))[0]
 
-    state = agent.init(jax.random.key(0))
+    state = jax.jit(agent.init)(jax.random.key(0))
     return run(state, jnp.asarray(pairs, jnp.int32), jnp.asarray(rewards, jnp.float32))
 
 
