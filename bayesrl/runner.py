@@ -389,9 +389,7 @@ def _run_many(
     carry, key_steps = jax.vmap(
         lambda k, p: _initial_carry(k, agent, env, p), in_axes=(0, params_axis)
     )(keys, env_params)
-    step = jax.vmap(
-        _step_fn(agent, env, num_steps), in_axes=(0, 0, None, params_axis)
-    )
+    step = jax.vmap(_step_fn(agent, env, num_steps), in_axes=(0, 0, None, params_axis))
     carry, metrics = _scan_time(
         lambda carry, t: step(carry, key_steps, t, env_params),
         carry,
