@@ -1,9 +1,9 @@
 """``NumpyBandit``: conjugate K-armed Thompson sampling on the host, for latency.
 
 Every call of :class:`bayesrl.Bandit` is a compiled JAX call. One such round
-trip costs 12-17 us on a 2-core CPU even for a kernel that adds 1 to a buffer,
-and a Beta draw over ten arms is about 30 XLA thunks more; that is 48 us with
-JAX's asynchronous CPU dispatch off and about 145 us with it on
+trip costs 9-17 us on a 2-core CPU even for a kernel that adds 1 to a buffer,
+and a Beta draw over ten arms adds about 15 XLA thunks; that is 38-48 us with
+JAX's asynchronous CPU dispatch off and 60-150 us with it on
 (``python -m benchmarks.bandits``, docs/bandits.md "Latency"). A serving loop
 that makes one decision per request wants the latency of the NumPy bandit
 libraries (obp: about 14 us a step), so this class runs the same agents in
