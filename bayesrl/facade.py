@@ -36,6 +36,11 @@ from bayesrl.base import Agent, BanditObs, guarded_update
 
 FORMAT_NAME = "bayesrl.Bandit"
 SCHEMA_VERSION = 1
+_FACADE_FORMATS = (
+    "bayesrl.Bandit",
+    "bayesrl.NumpyBandit",
+    "bayesrl.ContextualBandit",
+)
 
 
 # Inputs up to this size are checked with Python's min/max/isfinite, which
@@ -247,10 +252,17 @@ class _HostFacade:
         """Rebuild a facade saved with :meth:`save`."""
         with zipfile.ZipFile(path) as archive:
             header = json.loads(archive.read("header.json"))
-            if header.get("format") != cls.FORMAT_NAME:
+            saved_format = header.get("format")
+            if saved_format != cls.FORMAT_NAME:
+                # Each facade's format name is its public class path.
+                hint = (
+                    f"; load it with {saved_format}.load"
+                    if saved_format in _FACADE_FORMATS
+                    else ""
+                )
                 raise ValueError(
                     f"{path} is not a saved {cls.FORMAT_NAME} (format "
-                    f"{header.get('format')!r})"
+                    f"{saved_format!r}){hint}"
                 )
             if header.get("schema_version") != SCHEMA_VERSION:
                 raise ValueError(

@@ -251,7 +251,7 @@ def test_same_seed_same_arms_and_a_saved_bandit_continues_identically(tmp_path):
             [step % 3], [0.0]
         )
     _assert_states(loaded.state, first.state)
-    with pytest.raises(ValueError, match="not a saved"):
+    with pytest.raises(ValueError, match="NumpyBandit.load"):
         bayesrl.Bandit.load(path)
 
 
