@@ -2,7 +2,7 @@
 
 Every call of :class:`bayesrl.Bandit` is a compiled JAX call. One such round
 trip costs 9-17 us on a 2-core CPU even for a kernel that adds 1 to a buffer,
-and a Beta draw over ten arms adds about 15 XLA thunks; that is 38-48 us with
+and a Beta draw over ten arms adds about 15 XLA thunks; that is 23-48 us with
 JAX's asynchronous CPU dispatch off and 60-150 us with it on
 (``python -m benchmarks.bandits``, docs/bandits.md "Latency"). A serving loop
 that makes one decision per request wants the latency of the NumPy bandit
