@@ -36,11 +36,6 @@ from bayesrl.base import Agent, BanditObs, guarded_update
 
 FORMAT_NAME = "bayesrl.Bandit"
 SCHEMA_VERSION = 1
-_FACADE_FORMATS = (
-    "bayesrl.Bandit",
-    "bayesrl.NumpyBandit",
-    "bayesrl.ContextualBandit",
-)
 
 
 # Inputs up to this size are checked with Python's min/max/isfinite, which
@@ -255,9 +250,10 @@ class _HostFacade:
             saved_format = header.get("format")
             if saved_format != cls.FORMAT_NAME:
                 # Each facade's format name is its public class path.
+                facades = {sub.FORMAT_NAME for sub in _HostFacade.__subclasses__()}
                 hint = (
                     f"; load it with {saved_format}.load"
-                    if saved_format in _FACADE_FORMATS
+                    if saved_format in facades
                     else ""
                 )
                 raise ValueError(
