@@ -33,7 +33,6 @@ space, so a Beta draw with tiny shapes never becomes ``0 / 0``.
 
 from __future__ import annotations
 
-import math
 import zipfile
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -44,7 +43,7 @@ import numpy as np
 from bayesrl.bandits import describe
 from bayesrl.bandits._registry import AgentSpec
 from bayesrl.base import Agent
-from bayesrl.facade import _SMALL_INPUT, _HostFacade
+from bayesrl.facade import _HostFacade
 
 FORMAT_NAME = "bayesrl.NumpyBandit"
 
@@ -422,27 +421,3 @@ class NumpyBandit(_HostFacade):
     def posterior_mean(self) -> np.ndarray:
         """The model's current expected reward of every arm."""
         return np.asarray(self.spec.belief.mean(self._state))
-
-    def _is_short_valid_list(self, arms, rewards) -> bool:
-        """Whether ``arms, rewards`` are short lists of valid Python ints and
-        floats, checked in plain Python (a serving loop's one observation);
-        False for anything else, which the NumPy checks then handle and word."""
-        if not (
-            type(arms) in (list, tuple)
-            and type(rewards) in (list, tuple)
-            and 0 < len(arms) == len(rewards) <= _SMALL_INPUT
-        ):
-            return False
-        num_arms = self.num_arms
-        low, high = self.spec.reward_range
-        for arm in arms:
-            if type(arm) is not int or not 0 <= arm < num_arms:
-                return False
-        for reward in rewards:
-            if (
-                type(reward) not in (int, float)
-                or not math.isfinite(reward)
-                or not low <= reward <= high
-            ):
-                return False
-        return True
