@@ -372,6 +372,20 @@ def _median_us(call, num_calls):
     return float(np.median(times) * 1e6), float(np.percentile(times, 99) * 1e6)
 
 
+def _serving_loop_us(bandit, num_calls):
+    """Median and p99 (us) of ``bandit.update_and_select([arm], [reward])`` in a
+    serving loop: one Bernoulli(0.5) reward for the previously chosen arm per
+    call (after one untimed call)."""
+    rewards = (np.random.default_rng(0).random(num_calls) < 0.5).tolist()
+    rewards = [float(r) for r in rewards]
+    last = [bandit.update_and_select([0], [1.0])]
+
+    def facade_call(i):
+        last[0] = bandit.update_and_select([last[0]], [rewards[i]])
+
+    return _median_us(facade_call, num_calls)
+
+
 def measure_latency(num_calls=3000):
     """Median and p99 of one fused update+select through ``bayesrl.Bandit``
     (K=10 Bernoulli TS, one Bernoulli reward per call, the previous arm), and in
@@ -382,17 +396,9 @@ def measure_latency(num_calls=3000):
         bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0
     )
     start = time.perf_counter()
-    arm = bandit.update_and_select([0], [1.0])
+    bandit.update_and_select([0], [1.0])
     compile_s = time.perf_counter() - start
-    rewards = (np.random.default_rng(0).random(num_calls) < 0.5).tolist()
-    rewards = [float(r) for r in rewards]
-    last = [arm]
-
-    def facade_call(i):
-        last[0] = bandit.update_and_select([last[0]], [rewards[i]])
-
-    facade_call(0)
-    median_us, p99_us = _median_us(facade_call, num_calls)
+    median_us, p99_us = _serving_loop_us(bandit, num_calls)
 
     round_trip = jax.jit(lambda words, feedback: words + 1)
     buffer = [jnp.zeros_like(bandit._words)]
@@ -421,15 +427,7 @@ def measure_numpy_latency(num_calls=3000):
     bandit = bayesrl.Bandit(
         bandits.thompson_sampling(beliefs.beta_bernoulli(10)), seed=0, backend="numpy"
     )
-    rewards = (np.random.default_rng(0).random(num_calls) < 0.5).tolist()
-    rewards = [float(r) for r in rewards]
-    last = [bandit.update_and_select([0], [1.0])]
-
-    def facade_call(i):
-        last[0] = bandit.update_and_select([last[0]], [rewards[i]])
-
-    facade_call(0)
-    median_us, p99_us = _median_us(facade_call, num_calls)
+    median_us, p99_us = _serving_loop_us(bandit, num_calls)
     return dict(median_us=median_us, p99_us=p99_us)
 
 
