@@ -67,6 +67,7 @@ from bayesrl.types import Array, ArrayTree, PRNGKey
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "hidden_sizes": (32, 32),
+    "network_init": "lecun_normal",
     "optimizer": "adam_langevin",
     "step_size": 1e-2,
     "bias_factor": 1.0,
@@ -101,7 +102,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
 ``"adam_langevin"`` (Adam LMCDQN), ``"adam_underdamped_langevin"`` (ULMCDQN,
 with ``friction`` gamma; gamma = 1 gives the same stationary drift per step as
 the aSGLD cell) or ``"adam"`` (plain optax Adam, the DQN baseline);
-``feel_good_weight`` eta_fg >= 0 is the Feel-Good prior weight (0: off); the ε
+``feel_good_weight`` eta_fg >= 0 is the Feel-Good prior weight (0: off);
+``network_init`` is ``"lecun_normal"`` (Flax's default) or ``"torch_uniform"``
+(PyTorch's ``nn.Linear`` default, as in the reference code); the ε
 schedule decays linearly over ``epsilon_decay_steps`` env steps
 (0 everywhere by default: greedy acting); ``eval_max_steps`` None reads
 ``env_params.max_steps_in_episode``.
@@ -159,13 +162,45 @@ class AdamLMCDQNMetrics(NamedTuple):
     noise_to_drift: Array
 
 
+NETWORK_INITS = ("lecun_normal", "torch_uniform")
+
+
+def _torch_uniform_bias(fan_in: int) -> Callable:
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key: PRNGKey, shape: tuple[int, ...], dtype: Any = jnp.float32) -> Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def _linear(fan_in: int, fan_out: int, network_init: str, rngs: nnx.Rngs):
+    """One layer, initialised as Flax does or as PyTorch's ``nn.Linear`` does.
+
+    ``"lecun_normal"``: Flax's default, weights from a truncated normal of
+    variance ``1/fan_in``, zero biases. ``"torch_uniform"``: PyTorch's default
+    (``kaiming_uniform_(a=sqrt(5))``, the reference code's ``smallDQNNet``),
+    weights and biases uniform on ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, i.e.
+    weights of variance ``1/(3 fan_in)``.
+    """
+    if network_init == "lecun_normal":
+        return nnx.Linear(fan_in, fan_out, rngs=rngs)
+    return nnx.Linear(
+        fan_in,
+        fan_out,
+        kernel_init=jax.nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+        bias_init=_torch_uniform_bias(fan_in),
+        rngs=rngs,
+    )
+
+
 class _MLP(nnx.Module):
     """The papers' ``smallDQNNet``: ReLU MLP with a linear head."""
 
-    def __init__(self, sizes: tuple[int, ...], rngs: nnx.Rngs):
+    def __init__(self, sizes: tuple[int, ...], network_init: str, rngs: nnx.Rngs):
         self.layers = nnx.List(
             [
-                nnx.Linear(i, o, rngs=rngs)
+                _linear(i, o, network_init, rngs)
                 for i, o in zip(sizes[:-1], sizes[1:], strict=True)
             ]
         )
@@ -237,6 +272,11 @@ def _validate(config: dict[str, Any]) -> None:
         raise ValueError("learning_starts must be at least batch_size")
     if config["buffer_size"] < config["learning_starts"]:
         raise ValueError("buffer_size must be at least learning_starts")
+    if config["network_init"] not in NETWORK_INITS:
+        raise ValueError(
+            f"network_init must be one of {NETWORK_INITS}, "
+            f"got {config['network_init']!r}"
+        )
     if config["optimizer"] not in OPTIMIZERS:
         raise ValueError(
             f"optimizer must be one of {OPTIMIZERS}, got {config['optimizer']!r}"
@@ -282,7 +322,7 @@ def adam_lmcdqn(
     obs_shape = env.observation_space(env_params).shape
     obs_dim = math.prod(obs_shape)  # static: the factory may run under jit
     sizes = (obs_dim, *cfg["hidden_sizes"], num_actions)
-    factory = lambda rngs: _MLP(sizes, rngs)  # noqa: E731
+    factory = lambda rngs: _MLP(sizes, cfg["network_init"], rngs)  # noqa: E731
     graphdef, _ = nnx.split(nnx.eval_shape(lambda: factory(nnx.Rngs(0))))
     n_step, batch_size, capacity = cfg["n_step"], cfg["batch_size"], cfg["buffer_size"]
     discount = cfg["discount"]

@@ -8,6 +8,7 @@ import pytest
 
 from bayesrl.envs import NChain
 from bayesrl.langevin import adam_lmcdqn, n_step_returns
+from bayesrl.langevin.adam_lmcdqn import _MLP
 
 SMALL = dict(
     num_epochs=2,
@@ -99,6 +100,32 @@ def test_n_step_returns_hand_computed():
     np.testing.assert_allclose(bootstrap, [0.125, 0.0, 0.5])
 
 
+@pytest.mark.parametrize("network_init", ["lecun_normal", "torch_uniform"])
+def test_network_init_has_the_documented_law(network_init):
+    """Weights of variance 1/fan_in (Flax) or uniform on +-1/sqrt(fan_in) (PyTorch),
+    biases zero (Flax) or uniform on the same interval (PyTorch); the second
+    moments within 5 standard errors."""
+    fan_in, fan_out = 400, 300
+    from flax import nnx
+
+    layer = _MLP((fan_in, fan_out), network_init, nnx.Rngs(3)).layers[0]
+    kernel = np.asarray(layer.kernel.value, np.float64).ravel()
+    bias = np.asarray(layer.bias.value, np.float64)
+    bound = 1.0 / np.sqrt(fan_in)
+    if network_init == "lecun_normal":
+        # Truncated at 2 std and rescaled: variance 1/fan_in, E x^4 < 3 var^2.
+        np.testing.assert_array_equal(bias, 0.0)
+        variance, fourth = 1.0 / fan_in, 3.0 / fan_in**2
+    else:
+        assert np.abs(kernel).max() <= bound and np.abs(bias).max() <= bound
+        variance, fourth = bound**2 / 3, bound**4 / 5
+        se = np.sqrt((fourth - variance**2) / bias.size)
+        assert abs(np.mean(bias**2) - variance) < 5 * se
+    se = np.sqrt((fourth - variance**2) / kernel.size)
+    assert abs(np.mean(kernel**2) - variance) < 5 * se
+    assert abs(np.mean(kernel)) < 5 * np.sqrt(variance / kernel.size)
+
+
 @pytest.mark.parametrize(
     "config,name",
     [
@@ -110,6 +137,7 @@ def test_n_step_returns_hand_computed():
         (dict(learning_starts=4), "learning_starts"),
         (dict(discount=1.5), "discount"),
         (dict(not_a_key=1), "not_a_key"),
+        (dict(network_init="he_normal"), "network_init"),
     ],
 )
 def test_invalid_config_is_refused(config, name):
