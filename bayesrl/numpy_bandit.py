@@ -64,17 +64,22 @@ def _log_gamma(rng: np.random.Generator, shapes, shapes_at_least_one) -> np.ndar
     return log_g + np.where(small, boost, 0.0)
 
 
-def _sample_beta_bernoulli(rng, state, shapes_at_least_one) -> np.ndarray:
+def _beta_shapes(state) -> np.ndarray:
+    """The Gamma shapes ``[alpha_1..alpha_K, beta_1..beta_K]`` of one Beta draw,
+    float64 copies of the float32 posterior parameters."""
+    return np.concatenate([state.alpha, state.beta]).astype(np.float64)
+
+
+def _sample_beta_bernoulli(rng, shapes, shapes_at_least_one) -> np.ndarray:
     """``theta_k = G_a / (G_a + G_b)`` with ``G_a ~ Gamma(alpha_k)`` and
-    ``G_b ~ Gamma(beta_k)`` (float64 draws)."""
-    num_arms = state.successes.shape[0]
-    shapes = np.concatenate([state.alpha, state.beta])
+    ``G_b ~ Gamma(beta_k)`` (float64 draws); ``shapes`` from :func:`_beta_shapes`."""
+    num_arms = shapes.shape[0] // 2
     if shapes_at_least_one:
         # Gamma(a >= 1) is below 1e-300 with probability below 1e-300: no 0 / 0.
         draws = rng.standard_gamma(shapes)
         first = draws[:num_arms]
         return first / (first + draws[num_arms:])
-    logs = _log_gamma(rng, shapes.astype(np.float64), False)
+    logs = _log_gamma(rng, shapes, False)
     # G_a / (G_a + G_b) = 1 / (1 + exp(log G_b - log G_a)); exp may overflow to
     # inf, which gives the exact limit 0.
     with np.errstate(over="ignore"):
@@ -164,21 +169,23 @@ def _update_beta_bernoulli(state, arms, rewards, weights, config):
     )
 
 
-def _update_beta_bernoulli_items(state, arms, rewards, config):
+def _update_beta_bernoulli_items(state, shapes, arms, rewards, config) -> None:
     """:func:`_update_beta_bernoulli` for a short list of unit-weight items
-    without a window, in scalar steps (a few NumPy calls instead of twenty).
+    without a window, in scalar steps and in place: it changes the arrays of
+    ``state`` and the matching entries of ``shapes`` (:func:`_beta_shapes`), a
+    handful of scalar operations instead of twenty NumPy calls.
 
     Per arm the same float operations in the same order as the vectorised
     update for one item; several items on one arm are added one by one rather
     than summed first, which can differ in the last bit.
     """
     dtype = state.successes.dtype.type
+    successes, failures = state.successes, state.failures
     gamma = config["discount"]
-    if gamma == 1.0:
-        successes, failures = state.successes.copy(), state.failures.copy()
-    else:
+    if gamma != 1.0:
         gamma = np.asarray(gamma, state.successes.dtype)
-        successes, failures = gamma * state.successes, gamma * state.failures
+        successes *= gamma
+        failures *= gamma
     visit_discount = config["visit_discount"]
     if visit_discount != 1.0:
         keep = np.asarray(visit_discount, state.successes.dtype)
@@ -191,7 +198,14 @@ def _update_beta_bernoulli_items(state, arms, rewards, config):
         reward = dtype(reward)
         successes[arm] += reward
         failures[arm] += one - reward
-    return state._replace(successes=successes, failures=failures)
+    if gamma != 1.0:
+        shapes[:] = _beta_shapes(state)
+        return
+    num_arms = successes.shape[0]
+    for arm in set(arms):
+        # float32 sums, as the alpha / beta properties compute them.
+        shapes[arm] = state.prior_alpha[arm] + successes[arm]
+        shapes[num_arms + arm] = state.prior_beta[arm] + failures[arm]
 
 
 def _update_gaussian(state, arms, rewards, weights, config):
@@ -243,20 +257,30 @@ def _update_normal_gamma(state, arms, rewards, weights, config):
 
 
 class _HostModel(NamedTuple):
-    # (rng, state, shapes_at_least_one) -> float64 [num_arms] draws.
+    # state -> what ``sample`` draws from: the state itself, or for the Beta
+    # model its float64 Gamma shapes, which NumpyBandit keeps between calls.
+    draw_input: Callable[[Any], Any]
+    # (rng, draw_input, shapes_at_least_one) -> float64 [num_arms] draws.
     sample: Callable[..., np.ndarray]
     update: Callable[..., Any]
     # The smallest Gamma shape a draw can meet from this state on, or None
     # (no Gamma draws): updates add non-negative evidence and discounts shrink
     # it towards the prior, so shapes never fall below min(prior, current).
     lowest_shape: Callable[[Any], float] | None
-    # (state, arms, rewards, config) for short lists of unit-weight items, or
-    # None where only the vectorised update exists.
-    update_items: Callable[..., Any] | None = None
+    # (state, draw_input, arms, rewards, config) -> None, updating both in
+    # place, for short lists of unit-weight items; None where only the
+    # vectorised update exists.
+    update_items: Callable[..., None] | None = None
+
+
+def _the_state(state):
+    """The Gaussian models draw from the state itself."""
+    return state
 
 
 _MODELS = {
     "beta_bernoulli": _HostModel(
+        _beta_shapes,
         _sample_beta_bernoulli,
         _update_beta_bernoulli,
         lambda state: min(
@@ -267,8 +291,9 @@ _MODELS = {
         ),
         _update_beta_bernoulli_items,
     ),
-    "gaussian": _HostModel(_sample_gaussian, _update_gaussian, None),
+    "gaussian": _HostModel(_the_state, _sample_gaussian, _update_gaussian, None),
     "normal_gamma": _HostModel(
+        _the_state,
         _sample_normal_gamma,
         _update_normal_gamma,
         lambda state: min(state.prior_shape.min(), state.shape.min()),
@@ -346,12 +371,17 @@ class NumpyBandit(_HostFacade):
 
     @property
     def state(self):
-        """The agent's state (a NamedTuple of NumPy arrays)."""
+        """The agent's state (a NamedTuple of NumPy arrays): a snapshot, which
+        later updates leave as it is."""
+        # Short updates work in place; after this the next one copies first.
+        self._state_handed_out = True
         return self._state
 
     @state.setter
     def state(self, value) -> None:
         self._state = _to_numpy(value)
+        self._state_handed_out = False
+        self._draw_input = self._model.draw_input(self._state)
         lowest = self._model.lowest_shape
         self._shapes_at_least_one = lowest is None or lowest(self._state) >= 1.0
 
@@ -377,7 +407,9 @@ class NumpyBandit(_HostFacade):
         return self._select(mask)
 
     def _select(self, mask):
-        scores = self._model.sample(self._rng, self._state, self._shapes_at_least_one)
+        scores = self._model.sample(
+            self._rng, self._draw_input, self._shapes_at_least_one
+        )
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         if self.spec.batch_size == 1:
@@ -395,8 +427,11 @@ class NumpyBandit(_HostFacade):
         """
         if weights is None and self._is_short_valid_list(arms, rewards):
             if self._update_items is not None:
-                self._state = self._update_items(
-                    self._state, arms, rewards, self._belief_config
+                if self._state_handed_out:
+                    self._state = _to_numpy(self._state)
+                    self._state_handed_out = False
+                self._update_items(
+                    self._state, self._draw_input, arms, rewards, self._belief_config
                 )
                 return
             arms, rewards = np.array(arms, np.intp), np.array(rewards, np.float64)
@@ -407,6 +442,7 @@ class NumpyBandit(_HostFacade):
         self._state = self._model.update(
             self._state, arms, rewards, weights, self._belief_config
         )
+        self._draw_input = self._model.draw_input(self._state)
 
     def update_and_select(self, arms, rewards, weights=None, available=None):
         """``update(arms, rewards)`` then ``select()``.

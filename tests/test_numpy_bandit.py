@@ -184,7 +184,10 @@ def test_tiny_beta_shapes_never_give_nan_and_keep_their_law():
     bandit = bayesrl.NumpyBandit(agent, seed=13)
     assert not bandit._shapes_at_least_one
     draws = np.array(
-        [bandit._model.sample(bandit._rng, bandit.state, False) for _ in range(400)]
+        [
+            bandit._model.sample(bandit._rng, bandit._draw_input, False)
+            for _ in range(400)
+        ]
     )
     assert np.all(np.isfinite(draws)) and np.all((draws >= 0) & (draws <= 1))
     choices = [bandit.select() for _ in range(NUM_DRAWS)]
@@ -307,3 +310,30 @@ def test_states_handed_out_are_not_changed_by_later_updates():
         bandit.update([1], [1.0])
         bandit.update(np.array([2, 2]), np.array([0.0, 1.0]))
         _assert_states(earlier, copy)
+
+
+@pytest.mark.parametrize("name", ["beta", "beta_discounted", "beta_window"])
+def test_cached_gamma_shapes_follow_the_state(name):
+    """The Beta draw's float64 shapes, kept between calls and updated in place
+    by short updates, equal the shapes computed afresh from the state after
+    every kind of update (short lists with repeats, arrays, weights, a state
+    handed out in between, a loaded state)."""
+    from bayesrl.numpy_bandit import _beta_shapes
+
+    bandit = bayesrl.NumpyBandit(AGENTS[name](), seed=1)
+    feedback = [
+        ([3], [1.0]),
+        ([3, 3, 0], [0.0, 1.0, 0.25]),
+        (np.array([1, 4]), np.array([1.0, 0.0])),
+        ([2], [0.5]),
+    ]
+    for step in range(12):
+        arms, rewards = feedback[step % len(feedback)]
+        if step == 5:
+            bandit.update(arms, rewards, weights=np.full(len(arms), 0.5))
+        else:
+            bandit.update(arms, rewards)
+        if step == 7:
+            snapshot = jax.tree.map(np.copy, bandit.state)
+            bandit.state = snapshot
+        np.testing.assert_array_equal(bandit._draw_input, _beta_shapes(bandit._state))
