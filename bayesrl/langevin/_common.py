@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from bayesrl import random as fast_random
+from bayesrl._checks import check_positive
 from bayesrl.types import Array, ArrayTree, PRNGKey
 
 
@@ -81,6 +82,28 @@ def check_in_unit_interval(name: str, value: Any) -> None:
     number = float(value)
     if not 0.0 <= number < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def check_adam_langevin_args(
+    step_size: Any,
+    bias_factor: Any,
+    inverse_temperature: Any,
+    b1: Any,
+    b2: Any,
+    eps: Any,
+    weight_decay: Any,
+    noise_multiplier: Any,
+) -> None:
+    """Refuse invalid concrete hyper-parameters of an Adam-drift Langevin step
+    (``adam_langevin``, ``adam_underdamped_langevin``) with a ``ValueError``."""
+    check_positive("step_size", step_size)
+    check_positive("bias_factor", bias_factor, allow_zero=True)
+    check_positive("inverse_temperature", inverse_temperature)
+    check_in_unit_interval("b1", b1)
+    check_in_unit_interval("b2", b2)
+    check_positive("eps", eps, allow_zero=True)
+    check_positive("weight_decay", weight_decay, allow_zero=True)
+    check_positive("noise_multiplier", noise_multiplier, allow_zero=True)
 
 
 def check_damping(step_size: Any, friction: Any) -> None:

@@ -26,10 +26,9 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from bayesrl._checks import check_positive
 from bayesrl.langevin._common import (
     adam_moments,
-    check_in_unit_interval,
+    check_adam_langevin_args,
     gaussian_noise,
     revert_if_nonfinite,
 )
@@ -89,14 +88,16 @@ def adam_langevin(
     Raises:
         ValueError: for invalid concrete hyper-parameters.
     """
-    check_positive("step_size", step_size)
-    check_positive("bias_factor", bias_factor, allow_zero=True)
-    check_positive("inverse_temperature", inverse_temperature)
-    check_in_unit_interval("b1", b1)
-    check_in_unit_interval("b2", b2)
-    check_positive("eps", eps, allow_zero=True)
-    check_positive("weight_decay", weight_decay, allow_zero=True)
-    check_positive("noise_multiplier", noise_multiplier, allow_zero=True)
+    check_adam_langevin_args(
+        step_size,
+        bias_factor,
+        inverse_temperature,
+        b1,
+        b2,
+        eps,
+        weight_decay,
+        noise_multiplier,
+    )
 
     def init_fn(params: ArrayTree) -> AdamLangevinState:
         zeros = jax.tree.map(jnp.zeros_like, params)

@@ -37,8 +37,8 @@ import optax
 from bayesrl._checks import check_positive
 from bayesrl.langevin._common import (
     adam_moments,
+    check_adam_langevin_args,
     check_damping,
-    check_in_unit_interval,
     gaussian_noise,
     revert_if_nonfinite,
 )
@@ -102,15 +102,17 @@ def adam_underdamped_langevin(
     Raises:
         ValueError: for invalid concrete hyper-parameters.
     """
-    check_positive("step_size", step_size)
-    check_positive("bias_factor", bias_factor, allow_zero=True)
+    check_adam_langevin_args(
+        step_size,
+        bias_factor,
+        inverse_temperature,
+        b1,
+        b2,
+        eps,
+        weight_decay,
+        noise_multiplier,
+    )
     check_positive("friction", friction)
-    check_positive("inverse_temperature", inverse_temperature)
-    check_in_unit_interval("b1", b1)
-    check_in_unit_interval("b2", b2)
-    check_positive("eps", eps, allow_zero=True)
-    check_positive("weight_decay", weight_decay, allow_zero=True)
-    check_positive("noise_multiplier", noise_multiplier, allow_zero=True)
     check_damping(step_size, friction)
 
     def init_fn(params: ArrayTree) -> AdamUnderdampedLangevinState:
