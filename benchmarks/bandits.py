@@ -13,6 +13,8 @@ Prints and writes (``benchmarks/results/bandits.json`` and ``bandits_regret.png`
    ``--repeats``, default 3, after a compiling call; the two sides alternate),
    and to MABWiser when installed.
    Regret parity with the NumPy reference is read off the same runs.
+   Bernoulli TS and UCB1 at 10^4 runs x K=10 are then timed again in a child
+   process whose seeds are sharded over one XLA CPU device per core.
 3. **Latency** of one fused update+select call through ``bayesrl.Bandit``
    (median and p99), next to the floor of any jitted JAX round trip measured
    in the same process, with JAX's default asynchronous CPU dispatch and in a
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -360,6 +363,54 @@ def throughput_table(full, repeats):
     return rows, peers
 
 
+def sharded_throughput_rows(repeats):
+    """Bernoulli TS and UCB1 at 10^4 runs x K=10 x T=10^3 with the seed axis
+    sharded over one XLA CPU device per core (``run_many`` shards seeds over
+    all devices), each against the NumPy reference timed in the same process.
+
+    XLA fixes the number of host devices at start-up, so this runs in a child
+    process with ``--xla_force_host_platform_device_count`` set to the number
+    of cores. NumPy's reference still runs on one core (its elementwise
+    operations are single-threaded). Skipped on one core or when JAX already
+    sees several devices (a GPU, say).
+    """
+    cores = os.cpu_count() or 1
+    if cores < 2 or jax.device_count() > 1 or jax.default_backend() != "cpu":
+        return []
+    print(
+        f"\n== Throughput with the seeds sharded over {cores} CPU devices "
+        f"(child process, XLA_FLAGS=--xla_force_host_platform_device_count={cores}) =="
+    )
+    flags = os.environ.get("XLA_FLAGS", "")
+    env = dict(
+        os.environ,
+        XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={cores}".strip(),
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", _SHARDED_CHILD.format(repeats=repeats)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    *printed, last = child.stdout.rstrip().splitlines()
+    print("\n".join(printed))
+    rows = json.loads(last)
+    for row in rows:
+        row["num_cpu_devices"] = cores
+    return rows
+
+
+_SHARDED_CHILD = (
+    "import json, jax; "
+    "from benchmarks.bandits import throughput_row; "
+    "rows = [throughput_row(a, 10_000, 10, 1000, {repeats}) "
+    "for a in ('bernoulli_thompson', 'ucb1')]; "
+    "print(f'  ({{jax.device_count()}} devices)'); "
+    "print(json.dumps(rows))"
+)
+
+
 # -- 3. latency ------------------------------------------------------------------
 
 
@@ -542,6 +593,7 @@ def main(argv=None):
         results["regret"], plots = regret_table(args.full)
         curves = plots["standard"]
     results["throughput"], results["peers"] = throughput_table(args.full, args.repeats)
+    results["throughput_sharded"] = sharded_throughput_rows(args.repeats)
     results["latency"] = latency()
     results["lai_robbins_slope"] = slope(args.full)
     results["wall_time_s"] = time.perf_counter() - start
