@@ -134,7 +134,9 @@ def test_acting_is_greedy_on_the_current_iterate(spied_run):
     num_grad = UPDATES_PER_COLLECT * INNER_STEPS
     sizes = (4, *adam_lmcdqn_module.DEFAULT_CONFIG["hidden_sizes"], 2)
     graphdef, _ = nnx.split(
-        nnx.eval_shape(lambda: adam_lmcdqn_module._MLP(sizes, nnx.Rngs(0)))
+        nnx.eval_shape(
+            lambda: adam_lmcdqn_module._MLP(sizes, "lecun_normal", nnx.Rngs(0))
+        )
     )
     unravel = ravel_pytree(jax.tree.map(lambda x: x[0], state.params))[1]
 
