@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from bayesrl import random as fast_random
-from bayesrl._checks import check_positive
+from bayesrl._checks import check_positive, is_concrete
 from bayesrl.types import Array, ArrayTree, PRNGKey
 
 
@@ -24,6 +24,24 @@ def gaussian_noise(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     """
     flat, unravel = ravel_pytree(tree)
     return unravel(fast_random.normal(key, flat.shape, flat.dtype))
+
+
+def scaled_gaussian_noise(
+    key: PRNGKey, tree: ArrayTree, std: float | Array, noise_multiplier: float | Array
+) -> ArrayTree:
+    """``noise_multiplier * std * xi`` with ``xi`` from :func:`gaussian_noise`.
+
+    A concrete ``noise_multiplier`` of 0 (the noise-off ablation) returns zeros
+    without drawing: the draw is a large part of a small network's step (20%
+    of a vmapped N-chain epoch). Since ``xi`` is finite, the step is the same
+    up to rounding: XLA may contract a multiply-add into an FMA differently in
+    the two programs, and over a long training run such ulps grow into a
+    different (statistically equivalent) trajectory.
+    """
+    if is_concrete(noise_multiplier) and float(noise_multiplier) == 0.0:
+        return jax.tree.map(jnp.zeros_like, tree)
+    scale = noise_multiplier * std
+    return jax.tree.map(lambda n: scale * n, gaussian_noise(key, tree))
 
 
 def adam_moments(

@@ -29,8 +29,8 @@ from jax.flatten_util import ravel_pytree
 from bayesrl.langevin._common import (
     adam_moments,
     check_adam_langevin_args,
-    gaussian_noise,
     revert_if_nonfinite,
+    scaled_gaussian_noise,
 )
 from bayesrl.types import Array, ArrayTree, PRNGKey
 
@@ -137,10 +137,11 @@ def adam_langevin(
             mu_hat, nu_hat = mu / (1.0 - b1**count), nu / (1.0 - b2**count)
         else:
             mu_hat, nu_hat = mu, nu
-        noise = gaussian_noise(key, g)
-        scale = noise_multiplier * jnp.sqrt(2.0 * step_size / inverse_temperature)
+        noise = scaled_gaussian_noise(
+            key, g, jnp.sqrt(2.0 * step_size / inverse_temperature), noise_multiplier
+        )
         drift = g + bias_factor * mu_hat / (jnp.sqrt(nu_hat) + eps)
-        updates = -step_size * drift + scale * noise
+        updates = -step_size * drift + noise
         new_state = AdamLangevinState(
             count=count, mu=mu, nu=nu, num_nonfinite=state.num_nonfinite
         )

@@ -39,8 +39,8 @@ from bayesrl.langevin._common import (
     adam_moments,
     check_adam_langevin_args,
     check_damping,
-    gaussian_noise,
     revert_if_nonfinite,
+    scaled_gaussian_noise,
 )
 from bayesrl.types import Array, ArrayTree, PRNGKey
 
@@ -145,11 +145,13 @@ def adam_underdamped_langevin(
             return (1.0 - step_size * friction) * p + step_size * drift
 
         momentum = jax.tree.map(new_momentum, state.momentum, grads, mu, nu)
-        noise = gaussian_noise(key, grads)
-        scale = noise_multiplier * jnp.sqrt(
-            2.0 * step_size * friction / inverse_temperature
+        noise = scaled_gaussian_noise(
+            key,
+            grads,
+            jnp.sqrt(2.0 * step_size * friction / inverse_temperature),
+            noise_multiplier,
         )
-        updates = jax.tree.map(lambda p, n: -step_size * p + scale * n, momentum, noise)
+        updates = jax.tree.map(lambda p, n: -step_size * p + n, momentum, noise)
         new_state = AdamUnderdampedLangevinState(
             count=state.count + 1,
             mu=mu,

@@ -1,6 +1,8 @@
 """The Langevin transforms: blackjax equivalence, the official Adam-SGLD step,
 revert-and-flag and refused hyper-parameters."""
 
+import functools
+
 import blackjax
 import jax
 import jax.numpy as jnp
@@ -9,7 +11,12 @@ import optax
 import pytest
 from blackjax.util import generate_gaussian_noise
 
-from bayesrl.langevin import adam_langevin, preconditioned_langevin, sgld
+from bayesrl.langevin import (
+    adam_langevin,
+    adam_underdamped_langevin,
+    preconditioned_langevin,
+    sgld,
+)
 
 
 def _tree(key):
@@ -255,6 +262,33 @@ def test_noise_multiplier_zero_is_a_vmappable_configuration(key):
     expected_drift = -1e-2 * (1.0 + 0.1 * 0.1 / (np.sqrt(1e-3) + 1e-8))
     np.testing.assert_allclose(out[0], expected_drift, rtol=1e-5)
     assert not np.allclose(out[1], expected_drift)
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [adam_langevin, functools.partial(adam_underdamped_langevin, friction=1.0)],
+    ids=["aSGLD", "aULMC"],
+)
+def test_a_concrete_zero_noise_multiplier_skips_the_draw(factory, key):
+    # The noise-off ablation draws nothing (no inverse-erf normal transform in
+    # its program) and steps as a traced multiplier of 0, which draws, up to
+    # float32 rounding (XLA may contract a multiply-add into an FMA in one
+    # program and not in the other: a few ulps).
+    def update(multiplier):
+        transform = factory(
+            step_size=1e-2,
+            bias_factor=0.1,
+            inverse_temperature=1.0,
+            noise_multiplier=multiplier,
+        )
+        grads = jnp.linspace(-1.0, 2.0, 7)
+        return transform.update(grads, transform.init(jnp.zeros(7)), key=key)[0]
+
+    assert "erf_inv" not in str(jax.make_jaxpr(lambda: update(0.0))())
+    assert "erf_inv" in str(jax.make_jaxpr(update)(0.0))
+    np.testing.assert_allclose(
+        jax.jit(update)(0.0), update(0.0), rtol=4 * np.finfo(np.float32).eps
+    )
 
 
 @pytest.mark.parametrize(
