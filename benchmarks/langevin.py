@@ -233,6 +233,29 @@ def _mean_or_none(values) -> float | None:
     return None if np.all(np.isnan(values)) else float(np.nanmean(values))
 
 
+def _train_nchain(n, method, num_seeds, num_epochs, overrides, base_key, **extra):
+    """Train ``num_seeds`` vmapped seeds of one N-chain method.
+
+    Returns ``(config, base_key, train, metrics, seconds including compile)``;
+    seed ``i`` uses ``jax.random.split(jax.random.key(base_key), num_seeds)[i]``
+    with ``base_key = N`` unless given. ``extra`` entries (``record_params``)
+    go to ``adam_lmcdqn`` without entering the recorded config.
+    """
+    env = NChain(n)
+    config = dict(NCHAIN_METHODS[method])
+    if method == "dqn":
+        config["epsilon_decay_steps"] = max(1, num_epochs * 1000 // 10)
+    config.update(overrides or {})
+    train = adam_lmcdqn(
+        env, env.default_params, num_epochs=num_epochs, **config, **extra
+    )
+    key = n if base_key is None else base_key
+    keys = jax.random.split(jax.random.key(key), num_seeds)
+    start = time.perf_counter()
+    _, metrics = jax.block_until_ready(jax.jit(jax.vmap(train))(keys))
+    return config, key, train, metrics, time.perf_counter() - start
+
+
 def nchain_section(
     sizes, num_seeds, num_epochs, methods, overrides=None, base_key=None
 ) -> dict:
@@ -256,21 +279,11 @@ def nchain_section(
         f"{'solved runs':>12s} {'seconds':>8s}"
     )
     for n in sizes:
-        env = NChain(n)
         for method in methods:
-            config = dict(NCHAIN_METHODS[method])
-            if method == "dqn":
-                config["epsilon_decay_steps"] = max(1, num_epochs * 1000 // 10)
-            config.update(overrides)
-            train = adam_lmcdqn(
-                env, env.default_params, num_epochs=num_epochs, **config
+            config, key, _, metrics, seconds = _train_nchain(
+                n, method, num_seeds, num_epochs, overrides, base_key
             )
-            key = n if base_key is None else base_key
-            keys = jax.random.split(jax.random.key(key), num_seeds)
-            start = time.perf_counter()
-            _, metrics = jax.jit(jax.vmap(train))(keys)
-            returns = np.asarray(jax.block_until_ready(metrics.eval_return))
-            seconds = time.perf_counter() - start
+            returns = np.asarray(metrics.eval_return)
             scores = returns[:, -min(10, num_epochs) :].mean(axis=1)
             mean = float(scores.mean())
             ci = float(2.093 * scores.std() / np.sqrt(num_seeds))
@@ -300,6 +313,115 @@ def nchain_section(
                 flush=True,
             )
     return out
+
+
+def _greedy_turns(train, n: int, params) -> tuple[np.ndarray, np.ndarray]:
+    """Where each recorded network's greedy policy turns back on the chain.
+
+    ``params`` leaves have leading axes ``[seeds, epochs]``. N-chain is
+    deterministic, so the greedy test episode from ``s_2`` (index 1) walks
+    right until the first state whose greedy action is left (``argmax`` breaks
+    ties towards action 0, left, as in the test episodes). Returns ``turn``
+    ``[seeds, epochs]``, that state's index, or ``n`` when the walk reaches
+    ``s_N`` and presses right there (return 10), and ``q_start`` ``[seeds,
+    epochs, 2]``, the Q-values at ``s_2``.
+    """
+    env = NChain(n)
+    observations = jax.vmap(env.observation)(jnp.arange(n))
+    per_state = jax.vmap(train.q_values, in_axes=(None, 0))
+    q = np.asarray(
+        jax.jit(jax.vmap(jax.vmap(per_state, (0, None)), (0, None)))(
+            params, observations
+        )
+    )  # [seeds, epochs, states, actions]
+    goes_left = np.argmax(q, axis=-1) == 0
+    goes_left[..., 0] = False  # s_1 is never on the walk from s_2
+    turn = np.where(goes_left.any(-1), np.argmax(goes_left, axis=-1), n)
+    return turn, q[:, :, 1]
+
+
+def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -> dict:
+    """Where the greedy policy of each test episode turns back.
+
+    The same runs as the N-chain rows (same seeds and config), trained with
+    ``record_params=True``; for each seed and epoch the walk of
+    :func:`_greedy_turns` says whether the greedy policy reaches the far end
+    and, if not, at which state it turns back. This tests the explanation of
+    docs/langevin.md section 2c: a run that has found the far end loses it at
+    the first states of the chain, which the replay buffer rarely holds.
+    """
+    out = {}
+    window = min(10, num_epochs)
+    print(
+        f"\n== 2d. N-chain: where the greedy policy turns back ({num_seeds} seeds, "
+        f"{num_epochs} epochs; 'last' = the last {window} epochs, 'lost' = "
+        "epochs after a run's first success that fail)"
+    )
+    print(
+        f"{'N':>4s} {'method':24s} {'solved (last)':>14s} {'flips':>6s} "
+        f"{'lost':>5s}  turn state of the lost epochs: s_2 | s_3-s_11 | "
+        "s_12-s_N/2 | rest"
+    )
+    for n in sizes:
+        for method in methods:
+            config, key, train, metrics, seconds = _train_nchain(
+                n,
+                method,
+                num_seeds,
+                num_epochs,
+                overrides,
+                base_key,
+                record_params=True,
+            )
+            turn, q_start = _greedy_turns(train, n, metrics.params)
+            returns = np.asarray(metrics.eval_return)
+            solved = turn == n
+            mismatches = int((solved != (returns > 9.9)).sum())
+            last = solved[:, -window:]
+            flips = int((last[:, 1:] != last[:, :-1]).sum())
+            ever = np.maximum.accumulate(solved, axis=1)
+            lost = ever & ~solved
+            lost_turns = turn[lost] + 1  # 1-based state names: s_{index + 1}
+            first_ten = (lost_turns >= 3) & (lost_turns <= min(11, n // 2))
+            bins = [
+                int((lost_turns == 2).sum()),
+                int(first_ten.sum()),
+                int(((lost_turns >= 12) & (lost_turns <= n // 2)).sum()),
+                int((lost_turns > n // 2).sum()),
+            ]
+            margin = q_start[..., 1] - q_start[..., 0]
+            out[f"{method}/{n}"] = {
+                "n": n,
+                "method": method,
+                "config": config,
+                "base_key": key,
+                "num_seeds": num_seeds,
+                "num_epochs": num_epochs,
+                "turn_state_index": turn.tolist(),
+                "q_s2_right_minus_left": margin.tolist(),
+                "solved_fraction_last": float(last.mean()),
+                "flips_last": flips,
+                "lost_epochs": int(lost.sum()),
+                "lost_turn_bins": dict(
+                    zip(["s_2", "s_3-s_11", "s_12-s_N/2", "rest"], bins, strict=True)
+                ),
+                "median_q_s2_margin_solved": _median_or_none(margin[solved]),
+                "median_q_s2_margin_lost": _median_or_none(margin[lost]),
+                "walk_vs_eval_return_mismatches": mismatches,
+                "seconds_including_compile": seconds,
+            }
+            print(
+                f"{n:4d} {method:24s} {last.mean():14.2f} {flips:6d} "
+                f"{int(lost.sum()):5d}  {bins[0]} | {bins[1]} | {bins[2]} | {bins[3]}"
+                + (f"  (walk != eval return: {mismatches})" if mismatches else ""),
+                flush=True,
+            )
+    return out
+
+
+def _median_or_none(values) -> float | None:
+    values = np.asarray(values)
+    return float(np.median(values)) if values.size else None
 
 
 # ------------------------------------------------------- 3. LSVI deep exploration
@@ -704,7 +826,7 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--sections",
         default="law,nchain,lsvi,throughput,ts",
-        help="comma-separated among law,nchain,lsvi,throughput,ts,bsuite",
+        help="comma-separated among law,nchain,policy,lsvi,throughput,ts,bsuite",
     )
     parser.add_argument("--nchain-sizes", default=None, help="e.g. 25,50")
     parser.add_argument(
@@ -754,6 +876,15 @@ def main(argv=None) -> dict:
         results["law"] = law_section(20_000 if not full else 100_000, 300)
     if "nchain" in sections:
         results["nchain"] = nchain_section(
+            sizes,
+            seeds,
+            epochs,
+            args.methods.split(","),
+            _parse_overrides(args.set),
+            args.nchain_key,
+        )
+    if "policy" in sections:
+        results["policy"] = policy_section(
             sizes,
             seeds,
             epochs,

@@ -92,6 +92,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "learning_starts": 32,
     "num_eval_episodes": 20,
     "eval_max_steps": None,
+    "record_params": False,
     "epsilon_start": 0.0,
     "epsilon_end": 0.0,
     "epsilon_decay_steps": 1,
@@ -107,7 +108,9 @@ the aSGLD cell) or ``"adam"`` (plain optax Adam, the DQN baseline);
 (PyTorch's ``nn.Linear`` default, as in the reference code); the ε
 schedule decays linearly over ``epsilon_decay_steps`` env steps
 (0 everywhere by default: greedy acting); ``eval_max_steps`` None reads
-``env_params.max_steps_in_episode``.
+``env_params.max_steps_in_episode``; ``record_params=True`` keeps each
+epoch's online parameters in ``metrics.params`` (``num_epochs`` copies of the
+network: 4.3k floats per epoch at N = 100).
 """
 
 
@@ -154,12 +157,16 @@ class AdamLMCDQNMetrics(NamedTuple):
         noise_to_drift: mean ``||noise|| / ||drift||`` of the epoch's steps (NaN
             for the ``"adam"`` optimizer): near 0 means the Langevin noise is
             numerically negligible (spec section 2.5).
+        params: with ``record_params=True``, the online Q-network parameters
+            at the end of each epoch (the ones ``eval_return`` evaluates), for
+            analysing the greedy policy along training; None otherwise.
     """
 
     eval_return: Array
     loss: Array
     num_nonfinite: Array
     noise_to_drift: Array
+    params: ArrayTree | None = None
 
 
 NETWORK_INITS = ("lecun_normal", "torch_uniform")
@@ -277,6 +284,10 @@ def _validate(config: dict[str, Any]) -> None:
             f"network_init must be one of {NETWORK_INITS}, "
             f"got {config['network_init']!r}"
         )
+    if not isinstance(config["record_params"], bool):
+        raise ValueError(
+            f"record_params must be a bool, got {config['record_params']!r}"
+        )
     if config["optimizer"] not in OPTIMIZERS:
         raise ValueError(
             f"optimizer must be one of {OPTIMIZERS}, got {config['optimizer']!r}"
@@ -312,6 +323,9 @@ def adam_lmcdqn(
         ``train(key)``: runs ``num_epochs * steps_per_epoch`` env steps (plus
         ``learning_starts`` prefill steps) and returns the final state and
         :class:`AdamLMCDQNMetrics` with ``eval_return`` of shape ``[num_epochs]``.
+        ``train.q_values(params, obs)`` evaluates the Q-network (``[num_actions]``
+        for one observation), e.g. on ``state.params`` or a recorded epoch's
+        ``metrics.params``.
 
     Raises:
         ValueError: for unknown keys or invalid values.
@@ -534,6 +548,7 @@ def adam_lmcdqn(
             loss=jnp.mean(loss),
             num_nonfinite=num_nonfinite,
             noise_to_drift=jnp.mean(ratio),
+            params=state.params if cfg["record_params"] else None,
         )
         return state, metrics
 
@@ -573,4 +588,5 @@ def adam_lmcdqn(
             (jnp.arange(num_epochs), fast_random.split(key_epochs, num_epochs)),
         )
 
+    train.q_values = q_values
     return train

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from bayesrl import BanditObs, Transition
-from bayesrl.envs import DeepSea
+from bayesrl.envs import DeepSea, NChain
 from bayesrl.langevin import lmc_lsvi, lmc_ts
 from bayesrl.testing import check_agent
 
@@ -124,3 +124,23 @@ def test_nchain_benchmark_pairs_every_langevin_method_with_its_noise_off_run():
         assert off == {**NCHAIN_METHODS[name], "noise_multiplier": 0.0}
     defaults = DEFAULT_NCHAIN_METHODS.split(",")
     assert "adam_lmcdqn" in defaults and "adam_lmcdqn_noise_off" in defaults
+
+
+def test_policy_section_finds_where_the_greedy_walk_turns_back():
+    # A stand-in Q-network: params p says "left at state index p" (a tie,
+    # which argmax breaks towards left as the test episodes do); right elsewhere.
+    from types import SimpleNamespace
+
+    from benchmarks.langevin import _greedy_turns
+
+    def q_values(p, obs):
+        index = NChain.state_index(obs)
+        return jnp.where(index == p, jnp.array([0.5, 0.5]), jnp.array([0.0, 1.0]))
+
+    n = 8
+    params = jnp.array([[3, 0], [7, 1]])  # [seeds, epochs]
+    turn, q_start = _greedy_turns(SimpleNamespace(q_values=q_values), n, params)
+    # Left at s_1 (index 0) is never on the walk from s_2; left at s_N fails.
+    np.testing.assert_array_equal(turn, [[3, n], [7, 1]])
+    np.testing.assert_array_equal(q_start[1, 1], [0.5, 0.5])
+    np.testing.assert_array_equal(q_start[0, 0], [0.0, 1.0])

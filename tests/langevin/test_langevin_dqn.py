@@ -62,6 +62,39 @@ def test_vmap_over_seeds_equals_separate_runs(small_train):
     assert np.all(np.asarray(batched_metrics.noise_to_drift) >= 0)
 
 
+def test_recorded_params_are_the_evaluated_networks():
+    env = NChain(6)
+    recording = adam_lmcdqn(env, env.default_params, record_params=True, **SMALL)
+    plain = adam_lmcdqn(env, env.default_params, **SMALL)
+    key = jax.random.key(5)
+    state, metrics = jax.jit(recording)(key)
+    _, plain_metrics = jax.jit(plain)(key)
+    assert plain_metrics.params is None
+    # Recording changes nothing else.
+    np.testing.assert_array_equal(metrics.eval_return, plain_metrics.eval_return)
+    np.testing.assert_array_equal(metrics.loss, plain_metrics.loss)
+    last = jax.tree.map(lambda x: x[-1], metrics.params)
+    for recorded, final in zip(
+        jax.tree.leaves(last), jax.tree.leaves(state.params), strict=True
+    ):
+        np.testing.assert_array_equal(recorded, final)
+    first = jax.tree.map(lambda x: x[0], metrics.params)
+    assert not np.array_equal(jax.tree.leaves(first)[0], jax.tree.leaves(last)[0])
+    # The greedy return of the recorded network, played out by hand on the
+    # deterministic chain, is the epoch's eval_return.
+    for epoch in range(SMALL["num_epochs"]):
+        params = jax.tree.map(lambda x, e=epoch: x[e], metrics.params)
+        position, total = 1, 0.0
+        for _ in range(int(env.default_params.max_steps_in_episode)):
+            q = recording.q_values(params, env.observation(position))
+            assert q.shape == (2,)
+            right = int(jnp.argmax(q)) == 1
+            total += 1.0 if right and position == 5 else 0.0
+            total += 0.001 if not right and position == 0 else 0.0
+            position = min(position + 1, 5) if right else max(position - 1, 0)
+        np.testing.assert_allclose(metrics.eval_return[epoch], total, rtol=1e-6)
+
+
 @pytest.mark.slow
 def test_extreme_step_size_is_flagged_and_reverted():
     env = NChain(6)
@@ -138,6 +171,7 @@ def test_network_init_has_the_documented_law(network_init):
         (dict(discount=1.5), "discount"),
         (dict(not_a_key=1), "not_a_key"),
         (dict(network_init="he_normal"), "network_init"),
+        (dict(record_params=1), "record_params"),
     ],
 )
 def test_invalid_config_is_refused(config, name):
