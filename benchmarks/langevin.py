@@ -358,7 +358,7 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
         "epochs after a run's first success that fail)"
     )
     print(
-        f"{'N':>4s} {'method':24s} {'solved (last)':>14s} {'flips':>6s} "
+        f"{'N':>4s} {'method':24s} {'score':>6s} {'solved (last)':>14s} {'flips':>6s} "
         f"{'lost':>5s}  turn state of the lost epochs: s_2 | s_3-s_11 | "
         "s_12-s_N/2 | rest"
     )
@@ -390,6 +390,7 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
                 int((lost_turns > n // 2).sum()),
             ]
             margin = q_start[..., 1] - q_start[..., 0]
+            score = float(returns[:, -window:].mean())
             out[f"{method}/{n}"] = {
                 "n": n,
                 "method": method,
@@ -399,6 +400,7 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
                 "num_epochs": num_epochs,
                 "turn_state_index": turn.tolist(),
                 "q_s2_right_minus_left": margin.tolist(),
+                "mean_score": score,
                 "solved_fraction_last": float(last.mean()),
                 "flips_last": flips,
                 "lost_epochs": int(lost.sum()),
@@ -411,7 +413,7 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
                 "seconds_including_compile": seconds,
             }
             print(
-                f"{n:4d} {method:24s} {last.mean():14.2f} {flips:6d} "
+                f"{n:4d} {method:24s} {score:6.2f} {last.mean():14.2f} {flips:6d} "
                 f"{int(lost.sum()):5d}  {bins[0]} | {bins[1]} | {bins[2]} | {bins[3]}"
                 + (f"  (walk != eval return: {mismatches})" if mismatches else ""),
                 flush=True,
