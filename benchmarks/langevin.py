@@ -869,6 +869,7 @@ def main(argv=None) -> dict:
         int(s)
         for s in (args.nchain_sizes or ("25,50,75,100" if full else "25")).split(",")
     ]
+    start = time.perf_counter()
     results: dict = {
         "machine": machine(),
         "full": full,
@@ -923,9 +924,10 @@ def main(argv=None) -> dict:
     RESULTS.mkdir(parents=True, exist_ok=True)
     suffix = ("_full" if full else "") + (f"_{args.tag}" if args.tag else "")
     results["plots"] = plots(results, suffix)
+    results["wall_seconds"] = time.perf_counter() - start
     path = RESULTS / f"langevin{suffix}.json"
     path.write_text(json.dumps(results, indent=1))
-    print(f"\nresults: {path}")
+    print(f"\nresults: {path} ({results['wall_seconds']:.0f} s in all)")
     return results
 
 
