@@ -877,24 +877,19 @@ def main(argv=None) -> dict:
     }
     if "law" in sections:
         results["law"] = law_section(20_000 if not full else 100_000, 300)
+    # The N-chain runs: the table, and the walk of each test episode.
+    nchain_runs = (
+        sizes,
+        seeds,
+        epochs,
+        args.methods.split(","),
+        _parse_overrides(args.set),
+        args.nchain_key,
+    )
     if "nchain" in sections:
-        results["nchain"] = nchain_section(
-            sizes,
-            seeds,
-            epochs,
-            args.methods.split(","),
-            _parse_overrides(args.set),
-            args.nchain_key,
-        )
+        results["nchain"] = nchain_section(*nchain_runs)
     if "policy" in sections:
-        results["policy"] = policy_section(
-            sizes,
-            seeds,
-            epochs,
-            args.methods.split(","),
-            _parse_overrides(args.set),
-            args.nchain_key,
-        )
+        results["policy"] = policy_section(*nchain_runs)
     if "lsvi" in sections:
         if full:
             lsvi_sizes = ([10, 20, 30, 40], [5, 10, 15, 20, 25, 30])
