@@ -390,7 +390,8 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
                 int((lost_turns > n // 2).sum()),
             ]
             margin = q_start[..., 1] - q_start[..., 0]
-            score = float(returns[:, -window:].mean())
+            scores = returns[:, -window:].mean(axis=1)
+            score = float(scores.mean())
             out[f"{method}/{n}"] = {
                 "n": n,
                 "method": method,
@@ -401,6 +402,8 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
                 "turn_state_index": turn.tolist(),
                 "q_s2_right_minus_left": margin.tolist(),
                 "mean_score": score,
+                "ci95": float(2.093 * scores.std() / np.sqrt(num_seeds)),
+                "scores": scores.tolist(),
                 "solved_fraction_last": float(last.mean()),
                 "flips_last": flips,
                 "lost_epochs": int(lost.sum()),
