@@ -13,6 +13,9 @@ Prints, and saves as JSON (with the machine) and plots under
    to the published numbers. Score per run: mean greedy test return over the
    last 10 epochs; interval: 2.093 * std(ddof=0) / sqrt(seeds) (the papers'
    95% CI).
+   ``policy``: the same runs with ``record_params=True``, and for each seed
+   and epoch the state where the greedy test episode turns back (N-chain and
+   the greedy policy are deterministic), with the Q-values at ``s_2``.
 3. ``lsvi``: episodes to first success vs size on tabular N-chain and DeepSea
    for LMC-LSVI (diagonal preconditioner), exact Gaussian sampling (RLSVI) and
    ε-greedy LSVI.
@@ -346,9 +349,8 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
     The same runs as the N-chain rows (same seeds and config), trained with
     ``record_params=True``; for each seed and epoch the walk of
     :func:`_greedy_turns` says whether the greedy policy reaches the far end
-    and, if not, at which state it turns back. This tests the explanation of
-    docs/langevin.md section 2c: a run that has found the far end loses it at
-    the first states of the chain, which the replay buffer rarely holds.
+    and, if not, at which state it turns back: docs/langevin.md section 2d
+    (at N = 100 a run that has found the far end loses it at ``s_2``).
     """
     out = {}
     window = min(10, num_epochs)
