@@ -32,7 +32,7 @@ def scaled_gaussian_noise(
     """``noise_multiplier * std * xi`` with ``xi`` from :func:`gaussian_noise`.
 
     A concrete ``noise_multiplier`` of 0 (the noise-off ablation) returns zeros
-    without drawing: the draw is a large part of a small network's step (20%
+    without drawing: the draw is a large part of a small network's step (about 23%
     of a vmapped N-chain epoch). Since ``xi`` is finite, the step is the same
     up to rounding: XLA may contract a multiply-add into an FMA differently in
     the two programs, and over a long training run such ulps grow into a
