@@ -144,3 +144,46 @@ def test_policy_section_finds_where_the_greedy_walk_turns_back():
     np.testing.assert_array_equal(turn, [[3, n], [7, 1]])
     np.testing.assert_array_equal(q_start[1, 1], [0.5, 0.5])
     np.testing.assert_array_equal(q_start[0, 0], [0.0, 1.0])
+
+
+def test_throughput_floor_takes_plain_td_gradient_steps_on_the_rows_it_draws():
+    # The floor of the throughput section must do the DQN gradient work and
+    # only that: one SGD step of dqn_loss on the minibatch its key draws.
+    from bayesrl import random as fast_random
+    from bayesrl.langevin import DQNBatch, adam_lmcdqn, dqn_loss
+    from benchmarks.langevin import _gradient_floor_program
+
+    env = NChain(5)
+    train = adam_lmcdqn(env, env.default_params)
+    capacity = 64
+    program, args = _gradient_floor_program(env, train, 2, 1, capacity=capacity)
+    params, obs, next_obs, action, reward, done, keys = args
+    stepped = jax.jit(program)(*args)
+    first = jax.tree.map(lambda leaf: leaf[0], params)
+    second = jax.tree.map(lambda leaf: leaf[1], params)
+    assert not np.allclose(_leaves(first)[0], _leaves(second)[0])  # own inits
+
+    rows = fast_random.randint(fast_random.split(keys[0], 1)[0], (32,), 0, capacity)
+    batch = DQNBatch(
+        obs=obs[0][rows],
+        action=action[0][rows],
+        returns=reward[0][rows],
+        next_obs=next_obs[0][rows],
+        bootstrap=0.99 * (1.0 - done[0][rows]),
+        first_obs=None,
+    )
+    grads = jax.grad(dqn_loss, argnums=1)(
+        train.q_values, first, first, batch, double_q=False
+    )
+    assert max(float(jnp.abs(g).max()) for g in _leaves(grads)) > 0
+    expected = jax.tree.map(lambda p, g: p - 1e-2 * g, first, grads)
+    for got, want in zip(
+        _leaves(jax.tree.map(lambda leaf: leaf[0], stepped)),
+        _leaves(expected),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def _leaves(tree):
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
