@@ -20,7 +20,9 @@ Prints, and saves as JSON (with the machine) and plots under
    for LMC-LSVI (diagonal preconditioner), exact Gaussian sampling (RLSVI) and
    ε-greedy LSVI.
 4. ``throughput``: env steps per second of 20 vmapped Adam LMCDQN seeds over one
-   seed run alone (same process, compiled first).
+   seed run alone (same process, compiled first), and the floor of that ratio
+   and of the full table's time: the minibatch gathers and TD-loss gradients
+   alone, timed on 20 seeds.
 5. ``ts``: LMC-TS vs exact linear Thompson sampling regret, plus Feel-Good
    LMC-TS on the same linear instance, and on a logistic bandit LMC-TS with the
    logistic loss vs LMC-TS with the squared loss, exact linear TS (a
@@ -569,13 +571,38 @@ def _gradient_floor_program(env, train, num_seeds, num_steps, capacity=10_000):
     return jax.vmap(one_seed), (params, obs, next_obs, action, reward, done, step_keys)
 
 
-def throughput_section(num_epochs: int, num_seeds: int = 20) -> dict:
+def _table_floor_seconds(sizes, num_seeds: int, num_epochs: int = 100) -> dict:
+    """Seconds the floor takes for every cell of the full N-chain table.
+
+    Every method of the table (``DEFAULT_NCHAIN_METHODS``) takes 4000 gradient
+    steps per epoch on every seed, so a cell of ``num_epochs`` epochs cannot take
+    less than ``num_epochs`` times one epoch of :func:`_gradient_floor_program`
+    at its ``N`` (timed once after compilation).
+    """
+    num_methods = len(DEFAULT_NCHAIN_METHODS.split(","))
+    per_epoch = {}
+    for n in sizes:
+        env = NChain(n)
+        train = adam_lmcdqn(env, env.default_params)
+        floor, args = _gradient_floor_program(env, train, num_seeds, 4000)
+        floor = jax.jit(floor)
+        jax.block_until_ready(floor(*args))
+        start = time.perf_counter()
+        jax.block_until_ready(floor(*args))
+        per_epoch[n] = time.perf_counter() - start
+    total = num_methods * num_epochs * sum(per_epoch.values())
+    return {"floor_seconds_per_epoch": per_epoch, "table_floor_seconds": total}
+
+
+def throughput_section(num_epochs: int, num_seeds: int = 20, table_sizes=()) -> dict:
     """Env steps per second of ``num_seeds`` vmapped seeds over one seed alone.
 
     Also times :func:`_gradient_floor_program` on ``num_seeds`` seeds for the
     same number of gradient steps (4000 per epoch), in the same process: the
     vmapped run cannot take less than that floor, so ``num_seeds * (one-seed
     time) / (floor time)`` caps the ratio that these primitives can reach.
+    With ``table_sizes``, also the floor of the whole N-chain table over those
+    sizes (:func:`_table_floor_seconds`).
     """
     env = NChain(25)
     train = adam_lmcdqn(env, env.default_params, num_epochs=num_epochs)
@@ -628,6 +655,16 @@ def throughput_section(num_epochs: int, num_seeds: int = 20) -> dict:
         f"and TD-loss gradients only: {floor_seconds:.2f} s  -> the ratio can be "
         f"at most {out['ratio_cap']:.2f}x"
     )
+    if table_sizes:
+        out.update(_table_floor_seconds(table_sizes, num_seeds))
+        per_epoch = ", ".join(
+            f"N={n}: {t:.2f} s" for n, t in out["floor_seconds_per_epoch"].items()
+        )
+        print(
+            f"floor of one {num_seeds}-seed epoch ({per_epoch}) -> the floor "
+            f"alone, over every cell of the full N-chain table, takes "
+            f"{out['table_floor_seconds'] / 60:.1f} min (target <= 30 min)"
+        )
     return out
 
 
@@ -989,7 +1026,9 @@ def main(argv=None) -> dict:
             *lsvi_sizes, num_seeds=5 if full else 3, episodes_fn=episodes
         )
     if "throughput" in sections:
-        results["throughput"] = throughput_section(5 if full else 1)
+        results["throughput"] = throughput_section(
+            5 if full else 1, table_sizes=(25, 50, 75, 100) if full else ()
+        )
     if "ts" in sections:
         results["ts"] = ts_section(*((50, 20, 2000, 8) if full else (5, 5, 500, 8)))
     if "bsuite" in sections:
