@@ -119,16 +119,22 @@ NCHAIN_METHODS = {
 }
 # The RLC 2024 follow-up variants (not in the default --methods): one cell of
 # the papers' grid each, not tuned: friction gamma = 1 (same stationary drift
-# per step as the aSGLD cell), Feel-Good weight eta_fg = 0.1 (middle of the grid).
+# per step as the aSGLD cell), Feel-Good weight eta_fg = 0.1 (middle of the
+# grid), sigma_n = 1e-5 (the cell their committed results were run with).
 _ULMC = {"optimizer": "adam_underdamped_langevin", "friction": 1.0}
 _FEEL_GOOD = {"feel_good_weight": 0.1}
+_VARIANT_NOISE = {"noise_scale": 1e-5}
 for _name, _config in {
     "ulmcdqn": _ULMC,
     "fg_lmcdqn": _FEEL_GOOD,
     "fg_ulmcdqn": {**_ULMC, **_FEEL_GOOD},
 }.items():
-    NCHAIN_METHODS[_name] = _config
-    NCHAIN_METHODS[f"{_name}_noise_off"] = {**_config, "noise_multiplier": 0.0}
+    NCHAIN_METHODS[_name] = {**_config, **_VARIANT_NOISE}
+    NCHAIN_METHODS[f"{_name}_noise_off"] = {
+        **_config,
+        **_VARIANT_NOISE,
+        "noise_multiplier": 0.0,
+    }
 DEFAULT_NCHAIN_METHODS = "adam_lmcdqn,adam_lmcdqn_noise_off,dqn"
 
 EXACT_RLSVI = dict(
