@@ -545,18 +545,19 @@ def _gradient_floor_program(env, train, num_seeds, num_steps, capacity=10_000):
     keys = jax.random.split(jax.random.key(11), num_seeds)
     params = jax.vmap(lambda key: tiny(key)[0].params)(keys)  # one init per seed
     (obs_dim,) = env.observation_space(env.default_params).shape
-    key_obs, key_next, key_rest = jax.random.split(jax.random.key(12), 3)
+    num_actions = env.action_space(env.default_params).n
+    key_obs, key_action = jax.random.split(jax.random.key(12))
     depth = jax.random.randint(key_obs, (num_seeds, capacity, 1), 0, obs_dim + 1)
     obs = (jnp.arange(obs_dim) < depth).astype(jnp.float32)  # thermometer rows
     next_obs = jnp.roll(obs, 1, axis=1)
-    action = jax.random.randint(key_rest, (num_seeds, capacity), 0, 2)
+    action = jax.random.randint(key_action, (num_seeds, capacity), 0, num_actions)
     reward = jnp.where(depth[..., 0] == obs_dim, 1.0, 1e-3)
     done = (depth[..., 0] == 0).astype(jnp.float32)
 
     def one_seed(params, obs, next_obs, action, reward, done, key):
         target_params = params
 
-        def step(params, key):
+        def step(params, key):  # the protocol's batch 32 and discount 0.99
             rows = fast_random.randint(key, (32,), 0, capacity)
             batch = DQNBatch(
                 obs=obs[rows],
