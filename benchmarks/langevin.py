@@ -543,7 +543,8 @@ def _gradient_floor_program(env, train, num_seeds, num_steps, capacity=10_000):
     """
     tiny = adam_lmcdqn(env, env.default_params, num_epochs=1, steps_per_epoch=10)
     keys = jax.random.split(jax.random.key(11), num_seeds)
-    params = jax.vmap(lambda key: tiny(key)[0].params)(keys)  # one init per seed
+    # One network per seed, as a 10-env-step run of train leaves it.
+    params = jax.vmap(lambda key: tiny(key)[0].params)(keys)
     (obs_dim,) = env.observation_space(env.default_params).shape
     num_actions = env.action_space(env.default_params).n
     key_obs, key_action = jax.random.split(jax.random.key(12))
