@@ -28,9 +28,8 @@ report the best cell of a grid eta in {1e-2, 1e-3}, sigma_n = beta^{-1/2} in
 a = 1, sigma_n = 1e-4: (eta, a) was the best of four cells in a short scouting
 run on N = 25 (10 seeds, 40 epochs, keys disjoint from the benchmark's), and
 sigma_n = 1e-4 the best of the three sigma_n cells at N = 100 on the
-benchmark's 20 seeds; on 20 fresh seeds it again beat sigma_n = 1e-5 at
-N = 100 and stayed inside the published intervals at every N
-(``docs/langevin.md``, section 2e).
+benchmark's 20 seeds; fixed, then run on 20 fresh seeds, it stayed inside the
+published intervals at every N (``docs/langevin.md``, section 2e).
 
 The follow-up variants of Ishfaq, Tan, Yang, Lan, Lu, Mahmood, Precup & Xu,
 RLC 2024 (https://arxiv.org/abs/2406.12241) are config options:
