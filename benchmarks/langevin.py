@@ -579,6 +579,13 @@ def _gradient_floor_program(env, train, num_seeds, num_steps, capacity=10_000):
     return jax.vmap(one_seed), (params, obs, next_obs, action, reward, done, step_keys)
 
 
+def _seconds(fn, *args) -> float:
+    """Wall seconds of one call of a compiled ``fn``, results ready."""
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start
+
+
 def _table_floor_seconds(sizes, num_seeds: int, num_epochs: int = 100) -> dict:
     """Seconds the floor takes for every cell of the full N-chain table.
 
@@ -594,10 +601,8 @@ def _table_floor_seconds(sizes, num_seeds: int, num_epochs: int = 100) -> dict:
         train = adam_lmcdqn(env, env.default_params)
         floor, args = _gradient_floor_program(env, train, num_seeds, 4000)
         floor = jax.jit(floor)
-        jax.block_until_ready(floor(*args))
-        start = time.perf_counter()
-        jax.block_until_ready(floor(*args))
-        per_epoch[n] = time.perf_counter() - start
+        jax.block_until_ready(floor(*args))  # compile
+        per_epoch[n] = _seconds(floor, *args)
     total = num_methods * num_epochs * sum(per_epoch.values())
     return {"floor_seconds_per_epoch": per_epoch, "table_floor_seconds": total}
 
@@ -625,15 +630,9 @@ def throughput_section(num_epochs: int, num_seeds: int = 20, table_sizes=()) -> 
     jax.block_until_ready(single(keys[0]))
     jax.block_until_ready(batched(keys))
     jax.block_until_ready(floor(*floor_args))
-    start = time.perf_counter()
-    jax.block_until_ready(single(keys[1]))
-    one_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(batched(keys))
-    many_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(floor(*floor_args))
-    floor_seconds = time.perf_counter() - start
+    one_seconds = _seconds(single, keys[1])
+    many_seconds = _seconds(batched, keys)
+    floor_seconds = _seconds(floor, *floor_args)
     one_rate = steps_per_run / one_seconds
     many_rate = num_seeds * steps_per_run / many_seconds
     out = {
