@@ -8,7 +8,9 @@ dropping unscorable rows, lag bookkeeping. This benchmark times both on the
 same step sequence in the same process, alternating a bare step and an
 adapter step (median over ``--steps`` steps after a compiling step), and
 prints the adapter/bare ratio, so the figure is meaningful on a loaded
-machine. Rows are shuffled as verl's ``_balance_batch``
+machine. Each size is measured ``--repeats`` times (fresh selectors, seeds
+0, 1, ...); the median of those medians is printed with its min-max range and
+the load average. Rows are shuffled as verl's ``_balance_batch``
 would and the stable ids are non-contiguous.
 
 No trainer is imported: the adapters' shared core is what runs per step
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +33,7 @@ import numpy as np
 
 from bayesrl.integrations._common import PromptIdMap, SelectorAdapter
 from bayesrl.prompts import PromptSelector
-from benchmarks._common import machine
+from benchmarks._common import machine, machine_header
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -91,25 +94,44 @@ def measure(num_prompts, batch_size, responses, candidate_multiplier, steps, see
     )
 
 
+def repeated(num_prompts, repeats, steps):
+    """``measure`` ``repeats`` times on fresh selectors (seeds 0, 1, ...); the
+    median of the per-repetition medians and their min-max spread."""
+    runs = [measure(num_prompts, 256, 8, 16, steps, seed=r) for r in range(repeats)]
+    summary = dict(runs[0], repeats=repeats, runs=runs)
+    for name in ("bare_selector_ms", "adapter_ms", "ratio_adapter_to_bare"):
+        values = [run[name] for run in runs]
+        summary[name] = float(np.median(values))
+        summary[f"{name}_range"] = [float(min(values)), float(max(values))]
+    summary["identical_posterior"] = all(run["identical_posterior"] for run in runs)
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     args = parser.parse_args(argv)
+    record = machine()
+    print(machine_header(record))
     rows = []
     for num_prompts in args.sizes:
-        row = measure(num_prompts, 256, 8, 16, args.steps)
+        row = repeated(num_prompts, args.repeats, args.steps)
         rows.append(row)
+        low, high = row["adapter_ms_range"]
         print(
-            f"N={num_prompts:>9,}  B=256 G=8 B_hat=16B"
+            f"N={num_prompts:>9,}  B=256 G=8 B_hat=16B  median of {args.repeats}:"
             f"  bare {row['bare_selector_ms']:.2f} ms"
-            f"  adapter {row['adapter_ms']:.2f} ms"
+            f"  adapter {row['adapter_ms']:.2f} ms [{low:.2f}, {high:.2f}]"
             f"  ratio {row['ratio_adapter_to_bare']:.2f}"
             f"  identical posterior: {row['identical_posterior']}"
         )
+    record["load_average_at_end"] = os.getloadavg()
+    print(f"load average at end: {record['load_average_at_end']}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "prompt_adapters.json"
-    out.write_text(json.dumps(dict(machine=machine(), results=rows), indent=2))
+    out.write_text(json.dumps(dict(machine=record, results=rows), indent=2))
     print(f"wrote {out}")
 
 

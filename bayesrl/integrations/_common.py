@@ -211,17 +211,23 @@ class SelectorAdapter:
         self.metrics.update({"lag": self.lag, "max_lag": self.max_lag})
         return positions
 
-    def update_from_ids(self, ids: Iterable[Any], rewards: Iterable[float]) -> dict:
+    def update_from_ids(
+        self, ids: Iterable[Any], rewards: Iterable[float], allow_unscored=False
+    ) -> dict:
         """Feed back one reward per generated response, keyed by stable id."""
-        return self.update_from_positions(self.id_map.positions(ids), rewards)
+        positions = self.id_map.positions(ids)
+        return self.update_from_positions(positions, rewards, allow_unscored)
 
-    def update_from_positions(self, positions, rewards) -> dict[str, Any]:
+    def update_from_positions(
+        self, positions, rewards, allow_unscored: bool = False
+    ) -> dict[str, Any]:
         """Feed back one reward per generated response, keyed by position.
 
         Rows may come in any order and repeat a prompt (one per response);
-        the selector sums them per prompt (one visit each). Rows whose reward
-        is not finite (unscorable responses) are left out and counted in
-        ``num_unscored``.
+        the selector sums them per prompt (one visit each). A non-finite
+        reward is an error (``ValueError``, nothing updated) unless
+        ``allow_unscored``: then such rows (TRL's "no reward function scored
+        this completion") are left out and counted in ``num_unscored``.
         """
         positions = np.asarray(positions, dtype=np.int64).reshape(-1)
         rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
@@ -230,6 +236,11 @@ class SelectorAdapter:
                 f"{positions.shape[0]} prompt ids for {rewards.shape[0]} rewards"
             )
         scored = np.isfinite(rewards)
+        if not allow_unscored and not scored.all():
+            raise ValueError(
+                f"{int((~scored).sum())} of {rewards.size} rewards are not finite "
+                f"(e.g. {rewards[~scored][:3]}); the prompt selector was not updated"
+            )
         info: dict[str, Any] = {}
         if scored.any():
             info = self.selector.update(positions[scored], rewards=rewards[scored])

@@ -197,7 +197,7 @@ class MoPPSGRPOTrainer(GRPOTrainer):
             local_ids = [example[self.prompt_id_column] for example in inputs]
             ids = gather_object(local_ids)
             rewards = self._success_rewards(rewards_per_func)
-            info = self.mopps.update_from_ids(ids, rewards)
+            info = self.mopps.update_from_ids(ids, rewards, allow_unscored=True)
             for name, value in flat_metrics(info).items():
                 self._metrics["train"][f"mopps/{name}"].append(value)
         return rewards_per_func
