@@ -211,6 +211,7 @@ def run(
     """
     _check_sizes(num_steps=num_steps, record_every=record_every)
     _check_record_every(num_steps, record_every)
+    check_env_params(env, env_params)
     return _run(
         key,
         agent,
@@ -353,6 +354,7 @@ def run_many(
                     f"leading axis of size num_seeds={num_seeds}; got a leaf of "
                     f"shape {jnp.shape(leaf)}"
                 )
+    check_env_params(env, env_params, batched=batched_env_params)
     keys = fast_random.split(key, num_seeds)
     keys = _shard_seeds(keys, num_seeds)
     return _run_many(
@@ -414,6 +416,55 @@ def _check_record_every(num_steps: int, record_every: int) -> None:
         raise ValueError(
             f"record_every={record_every} must divide num_steps={num_steps}"
         )
+
+
+@functools.lru_cache(maxsize=128)
+def _default_params_shapes(env: Any):
+    """``(treedef, leaf shapes)`` of ``env.default_params``, traced abstractly,
+    or ``None`` when the environment has no default instance."""
+    try:
+        default = jax.eval_shape(lambda: env.default_params)
+    except Exception:  # e.g. a data-set environment with no default data
+        return None
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(default)
+    return treedef, [(jax.tree_util.keystr(path), leaf.shape) for path, leaf in leaves]
+
+
+def check_env_params(env: Any, env_params: Any, *, batched: bool = False) -> None:
+    """Refuse ``env_params`` that do not fit ``env``.
+
+    The reference is ``env.default_params``: the parameters must have its
+    structure and every leaf its shape (after the leading seed axis when
+    ``batched``), so 3 means for ``BernoulliBandit(5)`` raise instead of
+    running a different instance. Environments without a default instance
+    are not checked. Called by :func:`run` and :func:`run_many`.
+
+    Raises:
+        ValueError: naming the first leaf whose shape differs.
+    """
+    try:
+        reference = _default_params_shapes(env)
+    except TypeError:  # an unhashable environment: no cache
+        reference = _default_params_shapes.__wrapped__(env)
+    if reference is None:
+        return
+    treedef, expected = reference
+    leaves, given_def = jax.tree_util.tree_flatten_with_path(env_params)
+    name = type(env).__name__
+    if given_def != treedef:
+        raise ValueError(
+            f"env_params do not fit {name}: expected the structure of "
+            f"env.default_params ({treedef}), got {given_def}"
+        )
+    for (path, leaf), (_, shape) in zip(leaves, expected, strict=True):
+        given = tuple(jnp.shape(leaf))[1 if batched else 0 :]
+        if given != tuple(shape):
+            raise ValueError(
+                f"env_params do not fit {name}: env_params{jax.tree_util.keystr(path)}"
+                f" has shape {given}{' per seed' if batched else ''}, the "
+                f"environment expects {tuple(shape)} (build the instance with "
+                "env.default_params.replace(...))"
+            )
 
 
 def _check_sizes(**sizes: int) -> None:

@@ -123,3 +123,38 @@ def test_run_inside_a_users_jit_and_vmap():
     top_level = [total_regret(key) for key in keys]
     np.testing.assert_array_equal(nested, np.array(top_level))
     np.testing.assert_array_equal(constant_only, top_level[1])
+
+
+def test_params_of_another_shape_are_refused():
+    env = envs.BernoulliBandit(5)
+    agent = bandits.ucb1(5)
+    three_means = env.default_params.replace(means=jnp.array([0.1, 0.5, 0.9]))
+    with pytest.raises(ValueError, match=r"means has shape \(3,\).*\(5,\)"):
+        bayesrl.run(jax.random.key(0), agent, env, three_means, 10)
+    with pytest.raises(ValueError, match=r"means has shape \(3,\).*\(5,\)"):
+        bayesrl.run_many(jax.random.key(0), agent, env, three_means, 10, 2)
+    per_seed = env.default_params.replace(means=jnp.full((2, 3), 0.5))
+    with pytest.raises(ValueError, match="per seed"):
+        bayesrl.run_many(
+            jax.random.key(0), agent, env, per_seed, 10, 2, batched_env_params=True
+        )
+
+
+def test_params_of_another_environment_are_refused():
+    env = envs.GaussianBandit(4)
+    with pytest.raises(ValueError, match="structure"):
+        bayesrl.run(
+            jax.random.key(0),
+            bandits.ucb1(4),
+            env,
+            envs.BernoulliBandit(4).default_params,
+            10,
+        )
+
+
+def test_custom_means_of_the_right_shape_are_played():
+    env = envs.BernoulliBandit(3)
+    params = env.default_params.replace(means=jnp.array([0.9, 0.1, 0.1]))
+    _, metrics = bayesrl.run(jax.random.key(0), bandits.ucb1(3), env, params, 300)
+    assert np.bincount(np.asarray(metrics.action), minlength=3).argmax() == 0
+    np.testing.assert_allclose(np.asarray(metrics.regret)[metrics.action == 1], 0.8)

@@ -7,10 +7,17 @@ the reward has the action's shape. ``info["regret"]`` is the expected
 (pseudo-)regret ``max_k mu_k - mu_a`` of each arm played, computed from the
 true means, never from the sampled reward.
 
-Standard instances (``bandits.md`` section 2.1):
+The number of arms is static (a constructor argument); the arms' means are
+traced parameters, so one compiled run serves every instance of that size and
+``run_many(..., batched_env_params=True)`` plays one instance per seed. Set
+them with ``env.default_params.replace(means=...)``; :func:`bayesrl.run` and
+:func:`bayesrl.run_many` refuse parameters whose shapes do not match the
+environment (3 means for a 5-armed bandit is a ``ValueError``).
 
-* ``BernoulliBandit(K)`` defaults to the standard instance
-  ``mu = linspace(0.2, 0.7, K)``.
+Instances:
+
+* ``BernoulliBandit(K)`` defaults to ``mu = linspace(0.2, 0.7, K)`` (the
+  10-armed version is the usual Thompson-sampling test bed).
 * ``GaussianBandit(K)`` with per-arm ``stds`` (heteroscedastic when they differ);
   :func:`sutton_barto_params` draws the 10-armed testbed, and
   :func:`heteroscedastic_params` the variance-adaptive instance.
@@ -41,14 +48,24 @@ class BanditState(environment.EnvState):
 
 @struct.dataclass
 class BernoulliBanditParams:
-    """Success probabilities of the arms."""
+    """Success probabilities of the arms.
+
+    Attributes:
+        means: ``float[K]``, the probability ``mu_k`` in ``[0, 1]`` that arm ``k``
+            pays 1.
+    """
 
     means: Array
 
 
 @struct.dataclass
 class GaussianBanditParams:
-    """Means and standard deviations of the arms' Gaussian rewards."""
+    """Means and standard deviations of the arms' Gaussian rewards.
+
+    Attributes:
+        means: ``float[K]``, the expected reward of each arm.
+        stds: ``float[K]``, the standard deviation of each arm's reward noise.
+    """
 
     means: Array
     stds: Array
@@ -138,7 +155,21 @@ class _KArmedBandit(environment.Environment):
 
 
 class BernoulliBandit(_KArmedBandit):
-    """K arms paying 1 with probability ``means[k]``, else 0."""
+    """K arms paying 1 with probability ``means[k]``, else 0.
+
+    Args:
+        num_arms: the number of arms K (static, at least 2).
+
+    The instance lives in :class:`BernoulliBanditParams` (``means``,
+    ``float[K]``); ``default_params`` is ``linspace(0.2, 0.7, K)``. A custom
+    instance::
+
+        env = envs.BernoulliBandit(3)
+        params = env.default_params.replace(means=jnp.array([0.1, 0.5, 0.45]))
+        bayesrl.run(key, agent, env, params, num_steps=1000)
+
+    ``info["regret"]`` is ``max_k mu_k - mu_a`` for the arm ``a`` played.
+    """
 
     @property
     def default_params(self) -> BernoulliBanditParams:
@@ -152,7 +183,18 @@ class BernoulliBandit(_KArmedBandit):
 
 
 class GaussianBandit(_KArmedBandit):
-    """K arms paying ``N(means[k], stds[k]**2)``."""
+    """K arms paying ``N(means[k], stds[k]**2)``.
+
+    Args:
+        num_arms: the number of arms K (static, at least 2).
+
+    The instance lives in :class:`GaussianBanditParams` (``means`` and
+    ``stds``, both ``float[K]``); ``default_params`` has means
+    ``linspace(0, 1, K)`` and unit noise. A custom instance is
+    ``env.default_params.replace(means=..., stds=...)``;
+    :func:`sutton_barto_params` and :func:`heteroscedastic_params` draw random
+    ones.
+    """
 
     @property
     def default_params(self) -> GaussianBanditParams:
@@ -173,6 +215,14 @@ class PiecewiseStationaryBernoulliBandit(_KArmedBandit):
     change_points[j + 1]``; the regret is measured against the active piece.
     The default has two pieces, the standard instance then its reverse at
     round 500.
+
+    Args:
+        num_arms: the number of arms K (static, at least 2).
+        num_pieces: the number of stationary pieces P (static, at least 1).
+
+    The instance lives in :class:`PiecewiseBernoulliParams`: ``means``
+    ``float[P, K]`` and ``change_points`` ``int32[P]`` (starting at 0,
+    increasing).
     """
 
     def __init__(self, num_arms: int, num_pieces: int = 2):
@@ -231,7 +281,8 @@ def heteroscedastic_params(
 
     ``lambda_k ~ Gamma(shape, rate)``, ``mu_k | lambda_k ~ N(m0, 1/(kappa0
     lambda_k))``; the arm's std is ``lambda_k ** -0.5``, i.e.
-    ``sigma_k^2 ~ InvGamma(shape, rate)`` (``bandits.md`` section 1.4).
+    ``sigma_k^2 ~ InvGamma(shape, rate)``: the instances of variance-adaptive
+    Thompson sampling (Saha & Kveton, ICLR 2024, arXiv:2303.09033).
     """
     key_precision, key_mean = jax.random.split(key)
     precision = jax.random.gamma(key_precision, prior_shape, (num_arms,)) / prior_rate
