@@ -1,13 +1,11 @@
 """``NumpyBandit``: conjugate K-armed Thompson sampling on the host, for latency.
 
-Every call of :class:`bayesrl.Bandit` is a compiled JAX call. One such round
-trip costs 9-17 us on a 2-core CPU even for a kernel that adds 1 to a buffer,
-and a Beta draw over ten arms adds about 15 XLA thunks; that is 23-48 us with
-JAX's asynchronous CPU dispatch off and 60-150 us with it on
-(``python -m benchmarks.bandits``, docs/bandits.md "Latency"). A serving loop
-that makes one decision per request wants the latency of the NumPy bandit
-libraries (obp: about 14 us a step), so this class runs the same agents in
-NumPy on the host, with no JAX call after construction.
+Every call of :class:`bayesrl.Bandit` is a compiled JAX call, and each such
+round trip has a fixed dispatch cost of several microseconds even for a trivial
+kernel. A serving loop that makes one decision per request wants the latency
+of the NumPy bandit libraries, so this class runs the same agents in NumPy on
+the host, with no JAX call after construction. ``python -m benchmarks.bandits``
+measures both latencies on your machine (docs: the bandits reproduction page).
 
 What is the same as :class:`bayesrl.Bandit`:
 

@@ -1,42 +1,32 @@
 """Fast jittable random samplers: bits, split, uniform, normal, randint, bernoulli,
 categorical, gamma, beta, dirichlet.
 
-Why this module exists (``bandits.md`` section 4). Thompson sampling draws a
-fresh Beta or Gamma variate for every arm of every run at every step, so the
-sampler *is* the inner loop. Two things make ``jax.random`` slow there on CPU:
+Drop-in replacements for their ``jax.random`` namesakes, written for the
+inner loop of Thompson sampling, which draws a Beta or Gamma variate for every
+arm of every run at every step:
 
-1. **Bit generation.** JAX lowers its Threefry-2x32 hash to a *rolled* loop on
-   CPU (``use_rolled_loops=True`` in ``jax/_src/random/threefry2x32.py``, to
-   keep compile times short), which XLA:CPU can neither vectorise nor fuse:
-   about 25 ns per 32-bit word on a 2-core machine. Here the very same
-   Threefry-2x32 with 20 rounds (Salmon et al., "Parallel random numbers: as
-   easy as 1, 2, 3", SC 2011) is written out as unrolled ``jnp`` integer ops,
-   which XLA fuses into the consumer: about 2 ns per word. :func:`bits`,
-   :func:`split`, :func:`uniform`, :func:`normal`, :func:`randint`,
-   :func:`bernoulli` and :func:`categorical` return *bit-identical* results
-   to their ``jax.random`` namesakes for threefry keys (tested), so nothing
-   about the generator's quality changes. A rolled hash is also a ``while``
-   loop of five rounds, which costs a few microseconds of loop bookkeeping
-   per call whatever its size: in a per-step environment or minibatch draw
-   that overhead dominates.
-2. **Rejection loops under vmap.** ``jax.random.gamma`` runs one rejection
-   loop per variate; under ``vmap`` the loop runs until the slowest lane
-   accepts and executes every iteration for all lanes. :func:`log_gamma` draws
-   a fixed number of Marsaglia-Tsang candidates for every lane at once, keeps
-   the first accepted one with a branch-free select, and only then runs an
-   exact fallback loop for the lanes (at most 5% with one candidate, 0.25%
-   with two) whose candidates were all rejected; each fallback round redraws
-   one rejected lane per block of 16, a small fraction of a full-width draw.
-   The law is exactly Gamma: the fallback keeps drawing independent
-   candidates until acceptance, as plain rejection sampling would.
-3. **Short minor axes under vmap.** Thompson sampling vmaps a ``[K]`` draw
-   over seeds, which gives ``[seeds, K]`` arrays; XLA:CPU vectorises a fused
-   loop along the minor axis only, so ``K = 10`` ran the Gamma chain about 6x
-   slower per variate than a flat array (a 16-lane vector does not fit in 10).
-   The Gamma kernel therefore runs on flat lanes and its batching rule
-   (``jax.custom_batching.custom_vmap``) folds every vmapped axis into the
-   lanes; draws are unchanged (each lane's counters depend only on its key and
-   position), so ``vmap`` still equals a loop.
+* :func:`bits`, :func:`split`, :func:`uniform`, :func:`normal`,
+  :func:`randint`, :func:`bernoulli` and :func:`categorical` compute the same
+  Threefry-2x32 hash with 20 rounds (Salmon et al., "Parallel random numbers:
+  as easy as 1, 2, 3", SC 2011) as unrolled integer operations, which XLA
+  fuses into their consumer, instead of the rolled loop JAX emits on CPU.
+  They are **bit-identical** to ``jax.random`` for threefry keys (tested), so
+  the generator's quality is unchanged.
+* :func:`log_gamma` (and :func:`gamma`, :func:`beta`, :func:`dirichlet`)
+  draws a fixed number of Marsaglia-Tsang candidates for every lane at once,
+  keeps the first accepted one with a branch-free select, then runs an exact
+  fallback loop only for the lanes whose candidates were all rejected (at most
+  5% with one candidate, 0.25% with two), instead of one rejection loop per
+  variate that ``vmap`` turns into a loop over the slowest lane. The law is
+  exactly Gamma: the fallback draws independent candidates until acceptance.
+* The Gamma kernel runs on flat lanes and its batching rule
+  (``jax.custom_batching.custom_vmap``) folds every vmapped axis into them,
+  because XLA:CPU vectorises fused loops along the minor axis only and a
+  ``[seeds, K]`` array with small ``K`` would not vectorise. Draws are
+  unchanged (each lane's counters depend only on its key and position), so
+  ``vmap`` still equals a loop.
+
+The measured speed-ups are on the bandits reproduction page of the docs.
 
 Gamma(a) for ``a >= 1`` (Marsaglia & Tsang, "A simple method for generating
 gamma variables", ACM TOMS 26(3), 2000): with ``d = a - 1/3``,
@@ -407,7 +397,7 @@ def _log_gamma_lanes(
     Under ``vmap`` the batching rule folds the batch axis into the lanes: the
     kernel always runs on one flat array. XLA:CPU vectorises flat loops but
     not the short minor axes that vmap would create (``[seeds, 10]`` for ten
-    arms ran about 6x slower per variate than ``[seeds * 10]``).
+    arms).
     """
     dtype = np.dtype(dtype_name)
 

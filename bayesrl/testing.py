@@ -1,4 +1,8 @@
-"""Conformance checks every agent and belief must pass (``DESIGN.md`` section 1).
+"""Conformance checks every agent and belief must pass.
+
+The contract (:mod:`bayesrl.base`): pure and jittable functions, the key first
+and never stored, a read-only ``act``, static shapes, and ``vmap`` equal to a
+loop over seeds.
 
 Use them in your own tests when you write an agent::
 

@@ -5,9 +5,9 @@ Prints and writes (``benchmarks/results/contextual.json`` and
 
 1. **Regret tables**: mean cumulative regret with 95% intervals over seeds for
    every linear agent (LinTS with known and unknown noise, LinUCB, linear
-   Bayes-UCB, linear epsilon-greedy, uniform) on the linear job of
-   ``bandits.md`` 2.2 (Gaussian rewards), its logistic-reward variant, and
-   classification data sets bundled with scikit-learn (2.3).
+   Bayes-UCB, linear epsilon-greedy, uniform) on the linear job
+   (d = K = 10, Gaussian rewards), its logistic-reward variant, and
+   classification data sets bundled with scikit-learn.
 2. **Wheel bandit** (Riquelme et al. 2018) for delta in {0.5, 0.7, 0.9, 0.95,
    0.99}: cumulative regret normalised by uniform's (Showdown style; < 1 beats
    uniform), all deltas in one compiled call per agent. The Showdown's linear
@@ -57,7 +57,7 @@ from benchmarks.peers import numpy_linear_thompson
 
 RESULTS = Path(__file__).parent / "results"
 WHEEL_DELTAS = (0.5, 0.7, 0.9, 0.95, 0.99)
-THROUGHPUT_NOISE_STD = 0.5  # the linear job's reward noise (bandits.md 2.2)
+THROUGHPUT_NOISE_STD = 0.5  # the linear job's reward noise (the linear job)
 
 
 def linear_agents(num_arms: int, dim: int, noise_std: float) -> dict:
@@ -79,7 +79,7 @@ def linear_agents(num_arms: int, dim: int, noise_std: float) -> dict:
 
 
 def linear_job(reward: str = "gaussian"):
-    """``bandits.md`` 2.2: d = K = 10, theta_k ~ N(0, I/d), x ~ N(0, I),
+    """The linear job: d = K = 10, theta_k ~ N(0, I/d), x ~ N(0, I),
     sigma = 0.5 (logistic: Bernoulli of mean sigmoid(theta . x))."""
     env = envs.LinearContextualBandit(10, 10, reward=reward)
     theta = jax.random.normal(jax.random.key(2026), (10, 10)) / np.sqrt(10)

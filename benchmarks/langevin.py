@@ -360,8 +360,8 @@ def policy_section(sizes, num_seeds, num_epochs, methods, overrides, base_key) -
     The same runs as the N-chain rows (same seeds and config), trained with
     ``record_params=True``; for each seed and epoch the walk of
     :func:`_greedy_turns` says whether the greedy policy reaches the far end
-    and, if not, at which state it turns back: docs/langevin.md section 2d
-    (at N = 100 a run that has found the far end loses it at ``s_2``).
+    and, if not, at which state it turns back (the Langevin reproduction page;
+    at N = 100 a run that has found the far end loses it at ``s_2``).
     """
     out = {}
     window = min(10, num_epochs)

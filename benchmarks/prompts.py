@@ -2,7 +2,7 @@
 
 Prints and writes (``benchmarks/results/prompts.json`` and ``prompts_accuracy.png``):
 
-1. **Simulator table** (``prompts.md`` section 6.2 defaults: N = 20,000 prompts,
+1. **Simulator table** (defaults: N = 20,000 prompts,
    5,000 held-out, B = 256, k = 8, T = 300 steps, sigma_b = 1.5, target held-out
    accuracy 0.38): Uniform, DAPO dynamic sampling (DS, at most 8 batches per
    step), MoPPS (lambda = 1 and 0.5, B_hat = 8B), MoPPS with the lazy time

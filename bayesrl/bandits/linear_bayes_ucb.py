@@ -2,7 +2,7 @@
 
 Kaufmann, Cappe & Garivier, "On Bayesian Upper Confidence Bounds for Bandit
 Problems", AISTATS 2012, applied to the marginal posterior of each arm's mean
-reward ``x_k . theta`` (``bandits.md`` section 1.8). The index of arm ``k`` at
+reward ``x_k . theta``. The index of arm ``k`` at
 round ``t`` is its posterior quantile at level ``1 - 1/(t (log T)^c)`` (horizon
 ``T``; ``log t`` without one), ``c = 0`` by default (the paper's practical
 choice). With known noise the marginal is Gaussian,

@@ -4,7 +4,7 @@ With probability ``epsilon`` play an available arm uniformly at random, else
 an arm of largest ridge estimate ``x_k . A^{-1} b`` (``A = ridge I + X'X``, per
 arm in the disjoint layout), ties broken uniformly at random. In the disjoint
 layout arms never pulled count as best, so every arm is tried before
-exploiting (``bandits.md`` section 1.9). The propensity of the returned arm is
+exploiting. The propensity of the returned arm is
 exact: ``epsilon / |A| + (1 - epsilon) 1[a in argmax] / |argmax|``. The ridge
 estimate is the mean of :mod:`bayesrl.beliefs.linear_gaussian` with
 ``noise_std = 1`` and ``prior_scale = ridge^{-1/2}``.

@@ -1,6 +1,6 @@
 """Machinery shared by the Bayesian linear-regression beliefs.
 
-Two layouts (``bandits.md`` section 1.5):
+Two layouts:
 
 * ``"disjoint"``: one parameter vector ``theta_k`` per arm and one context
   ``x [dim]`` shared by all arms; the mean reward of arm ``k`` is

@@ -1,7 +1,7 @@
 """Bayesian linear regression with known noise (the posterior of linear TS).
 
 Agrawal & Goyal, "Thompson Sampling for Contextual Bandits with Linear
-Payoffs", ICML 2013 (arXiv:1209.3352); ``bandits.md`` section 1.5. Model per
+Payoffs", ICML 2013 (arXiv:1209.3352). Model per
 regression group ``g`` (one per arm in the disjoint layout, one in the shared
 layout, see :mod:`bayesrl.beliefs._linear`): ``r = x . theta_g + N(0,
 sigma_g^2)``, prior ``theta_g ~ N(m0, lambda^{-1} I)``. With weighted data::

@@ -1,6 +1,6 @@
 """Bayesian linear regression with unknown noise (Normal-Inverse-Gamma prior).
 
-``bandits.md`` section 1.6; the model of the Deep Bayesian Bandits Showdown's
+The model of the Deep Bayesian Bandits Showdown's
 ``LinearFullPosteriorSampling`` (Riquelme, Tucker & Snoek, ICLR 2018,
 arXiv:1802.09127). Per regression group ``g`` (see
 :mod:`bayesrl.beliefs._linear`): ``r = x . theta_g + N(0, sigma_g^2)``,

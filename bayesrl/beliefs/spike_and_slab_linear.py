@@ -62,7 +62,7 @@ no Newton steps; the ELBO's slab term is ``log(lambda) - log(2 pi) / 2 -
 lambda^2 (mu^2 + s^2) / 2`` instead of ``log(lambda / 2) - lambda E|beta|``.
 This is cheaper than the paper's Laplace slab and not the paper's choice.
 
-Cold start (spec section 1.7, the authors' ``VB.complexity.TS``;
+Cold start (the authors' ``VB.complexity.TS``;
 ``cold_restart_every=T1``): the fits number ``0, T1, 2 T1, ...`` of a group
 start from ``mu`` = ridge estimate, ``gamma_j = 1`` on the LASSO support and
 ``s_hat / p`` elsewhere (``s_hat`` the support size), ``s_j = 1``, instead of

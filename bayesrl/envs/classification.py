@@ -1,7 +1,7 @@
 """Classification data sets as contextual bandits (the Showdown's conversion).
 
-Riquelme, Tucker & Snoek, ICLR 2018, ``classification_to_bandit_problem``;
-``bandits.md`` section 2.3. Each feature is z-scored (a feature of standard
+Riquelme, Tucker & Snoek, ICLR 2018 (arXiv:1802.09127),
+``classification_to_bandit_problem``. Each feature is z-scored (a feature of standard
 deviation 0 is only centred); there is one arm per class; arm ``a`` pays 1 if
 ``a`` is the row's label, else 0, so the optimal reward is 1 and the expected
 regret of a pull is ``1 - 1[a == label]``. Each round draws a row uniformly

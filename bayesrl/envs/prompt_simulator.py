@@ -1,4 +1,4 @@
-"""A learning-policy simulator for prompt selection (``prompts.md`` section 6.2).
+"""A learning-policy simulator for prompt selection (after Qu et al. 2025).
 
 A toy of RL fine-tuning with verifiable rewards, cheap enough to run thousands of
 steps in a ``lax.scan``: prompt ``i`` has a difficulty ``b_i ~ N(mu_b, sigma_b^2)``

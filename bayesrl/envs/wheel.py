@@ -1,7 +1,7 @@
 """The wheel bandit of the Deep Bayesian Bandits Showdown, as a gymnax env.
 
-Riquelme, Tucker & Snoek, ICLR 2018 (arXiv:1802.09127), section 5 and
-``bandits.md`` section 2.2. K = 5 arms, contexts ``x`` uniform on the unit disc
+Riquelme, Tucker & Snoek, ICLR 2018 (arXiv:1802.09127), section 5. K = 5
+arms, contexts ``x`` uniform on the unit disc
 (d = 2). Arms 0-3 pay ``N(1.0, sigma_v^2)`` and arm 4 pays ``N(1.2,
 sigma_v^2)``, except that when ``|x| >= delta`` the arm of ``x``'s quadrant pays
 ``N(50, sigma_large^2)`` instead: ``(x1 > 0, x2 > 0) -> 0``,

@@ -1,4 +1,4 @@
-"""The Lai-Robbins constant of a Bernoulli bandit (``bandits.md`` section 2.4).
+"""The Lai-Robbins constant of a Bernoulli bandit.
 
 Lai & Robbins (Adv. Appl. Math. 6, 1985): every uniformly good policy has
 ``liminf R_T / ln T >= C(mu) = sum_{k: mu_k < mu*} Delta_k / KL(mu_k || mu*)``

@@ -23,7 +23,7 @@ still evolve); the reference code's plain ``EulerULMC``
 With the noise on the position the chain does not sample ``exp(-beta L)``: for
 small steps on ``L = lam w^2`` (and ``a = 0``) its position variance is
 ``(2 lam + gamma^2) / (2 lam beta)``, ``2 lam + gamma^2`` times the Gibbs value
-(``docs/langevin.md``; the exact discrete law is tested).
+(the exact discrete law is tested in ``tests/langevin``).
 """
 
 from __future__ import annotations

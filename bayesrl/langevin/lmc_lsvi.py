@@ -20,7 +20,7 @@ Lambda_h^{-1})``. Theorem 4.2 takes ``ridge = 1``, ``eta = 1 / (4
 lambda_max(Lambda))``, ``J = 2 kappa log(4 H K d)`` and ``beta^{-1/2} =
 O~(H sqrt(d))``, and bounds the regret by ``O~(d^{3/2} H^{3/2} sqrt(T))``.
 
-Preconditioning (spec section 1.7): with the paper's global step the direction
+Preconditioning: with the paper's global step the direction
 of eigenvalue ``lambda_i`` contracts by ``1 - lambda_i / (2 lambda_max)`` per
 step, so with one-hot (tabular) features and a small ridge the rarely visited
 coordinates, the ones that carry the exploration value, never receive their
@@ -136,7 +136,7 @@ def lmc_lsvi(
 ) -> Agent:
     """Build an LMC-LSVI agent for an episodic MDP of fixed horizon.
 
-    The defaults follow spec section 8: tabular features with ``ridge = 1e-3``
+    The defaults: tabular features with ``ridge = 1e-3``
     and ``beta^{-1} = 0.2``, so an unvisited coordinate has posterior std
     ``sqrt(1 / (2 beta ridge)) = 10``, of the order of the value range, while a
     visited one concentrates; ``J = 10`` diagonally preconditioned steps with

@@ -11,8 +11,8 @@ Langevin Dynamics", AAAI 2016, without the drift correction, which vanishes for 
 constant ``P``). With ``P = diag(Lambda)^{-1}`` on a ridge loss whose precision
 ``Lambda`` is diagonal (tabular features) every coordinate contracts at the same
 rate ``1 - 2 step_size`` per step, which removes the conditioning problem of
-global-step LMC-LSVI (spec section 1.7). The preconditioner is passed with every
-call because it changes with the data.
+global-step LMC-LSVI (:func:`~bayesrl.langevin.lmc_lsvi`). The preconditioner
+is passed with every call because it changes with the data.
 """
 
 from __future__ import annotations

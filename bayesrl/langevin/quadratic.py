@@ -11,7 +11,7 @@ The (preconditioned) Langevin step with a constant SPD preconditioner ``P``::
     w <- w - eta P grad L(w) + c sqrt(2 eta / beta) P^{1/2} xi
 
 is an affine Gaussian recursion, so its law after ``J`` steps is known in closed
-form (Ishfaq et al., ICLR 2024, and spec section 1.6). With ``Lt = P^{1/2} Lambda
+form (Ishfaq et al., ICLR 2024, arXiv:2305.18246). With ``Lt = P^{1/2} Lambda
 P^{1/2}`` and ``A = I - 2 eta Lt`` (stable iff ``eta < 1 / lambda_max(Lt)``),
 in the whitened coordinates ``z = P^{-1/2} w``::
 

@@ -1,4 +1,4 @@
-"""Online prompt selection for LLM RL fine-tuning (``prompts.md``).
+"""Online prompt selection for LLM RL fine-tuning.
 
 * :func:`mopps`: MoPPS (Qu et al. 2025, arXiv:2507.04632) as a pure
   :class:`~bayesrl.base.Agent`, with its low-level functions in

@@ -6,7 +6,7 @@ rewards are all equal (``0 < s < k`` is kept), and keep drawing batches until
 ``B`` informative groups are collected or ``max_batches`` batches were
 generated (verl's ``max_num_gen_batches``); at the cap the step trains on
 what was kept. The kept groups are trained on **their own rollouts**; every
-generated group costs ``k`` rollouts (``prompts.md`` section 6.2).
+generated group costs ``k`` rollouts.
 
 Pure JAX with static shapes: batches of ``B`` prompts are read from the same
 epoch-permutation stream MoPPS uses, the generation loop is a fixed

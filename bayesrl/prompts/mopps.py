@@ -3,7 +3,7 @@
 Qu, Wang, Mao, Hu, Ommer & Ji, "Can Prompt Difficulty be Online Predicted for
 Accelerating RL Finetuning of Reasoning Models?" (KDD 2026, arXiv:2507.04632);
 the official code ``thu-rllab/MoPPS`` (``recipe/ours/mopps.py``) fixes the
-details below (``prompts.md`` section 1).
+details below.
 
 Model. Prompt ``i`` has a latent success rate ``gamma_i`` under the current
 policy, with a Beta posterior ``Beta(alpha_i, beta_i)`` starting from
@@ -33,8 +33,8 @@ an epoch permutation (:mod:`bayesrl.prompts.stream`); each gets a Thompson draw
 
 Options beyond MoPPS, off by default (the defaults are paper-exact):
 
-* ``time_discount = rho < 1``: lazy time-aware forgetting (``prompts.md``
-  section 3.2a). A prompt last updated ``m`` updates ago is read as
+* ``time_discount = rho < 1``: lazy time-aware forgetting. A prompt last
+  updated ``m`` updates ago is read as
   ``alpha0 + rho^m (alpha - alpha0)`` (same for beta) when sampled, and the
   decayed value is written back at its next visit, so no O(N) pass runs.
 * ``group_ids`` with ``share_strength = m > 0``: implicit evidence sharing
@@ -149,7 +149,7 @@ class SelectInfo(NamedTuple):
 
 
 class MoppsUpdateInfo(NamedTuple):
-    """Diagnostics of one update (``prompts.md`` section 5 logging contract).
+    """Diagnostics of one update (logged by the trainer adapters).
 
     Attributes:
         num_groups: distinct prompts updated.

@@ -1,5 +1,5 @@
 """One ``lax.scan`` loop that trains the simulated policy under a prompt-selection
-method (``prompts.md`` section 6.2): Uniform, MoPPS, DAPO dynamic sampling, or
+method: Uniform, MoPPS, DAPO dynamic sampling, or
 the Oracle, all reading the same kind of epoch-permutation candidate stream.
 
 * ``"uniform"``: train on the next ``B`` prompts of the stream.

@@ -1,4 +1,4 @@
-"""The epoch-permutation candidate stream of MoPPS (``prompts.md`` section 1.2).
+"""The epoch-permutation candidate stream of MoPPS (Qu et al. 2025).
 
 The official MoPPS code draws its candidates from the trainer's ordinary
 shuffled dataloader: each epoch is a fresh uniform permutation of the ``N``

@@ -1,4 +1,4 @@
-"""Vectorised NumPy reference bandits: the performance bar (``bandits.md`` §4).
+"""Vectorised NumPy reference bandits: the performance bar.
 
 All seeds run as one array: one ``[S, K]`` array per posterior parameter, a
 Python loop over rounds, draws from ``numpy.random.Generator`` (PCG64). This is

@@ -1,6 +1,6 @@
 """Vectorised NumPy linear Thompson sampling: the speed and regret reference.
 
-``bandits.md`` section 4: all S runs advance together as ``[S, K, ...]``
+All S runs advance together as ``[S, K, ...]``
 arrays, with a Python loop over rounds. Disjoint model, known noise ``sigma``,
 prior ``theta_k ~ N(0, lambda^{-1} I)``. Each run keeps per arm the posterior
 covariance ``C = P^{-1}`` and ``b = sum r x / sigma^2``; an observation of arm
