@@ -1,11 +1,14 @@
 """The K-armed bandit benchmark: ``python -m benchmarks.bandits [--full]``.
 
-Prints and writes (``benchmarks/results/bandits.json`` and ``bandits_regret.png``):
+Prints, and writes ``bandits.json`` and ``bandits_regret.png`` to a new folder
+``benchmarks/runs/bandits-<date>-<time>/`` (untracked; printed at the start).
+``--out DIR`` writes to ``DIR`` instead; ``--save-canonical`` refreshes the
+committed results in ``benchmarks/results/``.
 
 1. **Regret table**: mean cumulative pseudo-regret with 95% intervals over
-   seeds for every K-armed agent on the standard instances of ``bandits.md``
-   section 2.1 (standard Bernoulli, Garivier-Cappe, Sutton-Barto, the
-   variance-adaptive heteroscedastic instance, a piecewise-stationary one).
+   seeds for every K-armed agent on the standard instances (standard
+   Bernoulli, Garivier-Cappe, Sutton-Barto, the variance-adaptive
+   heteroscedastic instance, a piecewise-stationary one).
 2. **Throughput** in bandit-steps/s (one ``act`` + one ``update`` of one run)
    of Bernoulli TS, Gaussian TS and UCB1 for S parallel runs x T rounds x K
    arms, each with its ratio to the vectorised NumPy reference of
@@ -54,7 +57,8 @@ from benchmarks._common import (
 )
 from benchmarks.peers import numpy_bandits
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parent / "results"  # committed: --save-canonical
+RUNS = Path(__file__).parent / "runs"  # untracked (.gitignore): the default
 STANDARD_MEANS = np.linspace(0.2, 0.7, 10)
 
 
@@ -487,7 +491,7 @@ def latency():
     asynchronous CPU dispatch) and in a child process that turns it off before
     its first computation (``jax.config.update("jax_cpu_enable_async_dispatch",
     False)``), the process-wide setting a latency-bound server can choose; and
-    ``backend="numpy"``, the host-side NumPy facade (docs/bandits.md)."""
+    ``backend="numpy"``, the host-side NumPy facade."""
     print("\n== Latency: one fused update+select (K=10 Bernoulli TS) ==")
     rows = {"default": measure_latency()}
     child = subprocess.run(
@@ -578,13 +582,26 @@ def plot(curves, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="the issue's full grid")
+    parser.add_argument("--full", action="store_true", help="the full grid (longer)")
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed repeats (best of)"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out", type=Path, help="results folder (default: a new benchmarks/runs/...)"
+    )
+    where.add_argument(
+        "--save-canonical",
+        action="store_true",
+        help=f"overwrite the committed results in {RESULTS}",
+    )
     parser.add_argument("--skip-regret", action="store_true", help="throughput only")
     args = parser.parse_args(argv)
+    if args.save_canonical:
+        args.out = RESULTS
+    elif args.out is None:
+        args.out = RUNS / time.strftime("bandits-%Y%m%d-%H%M%S")
+    print(f"results will be written to {args.out}/", flush=True)
     start = time.perf_counter()
     results = dict(machine=machine(), mode="full" if args.full else "default")
     print(machine_header(results["machine"]))
