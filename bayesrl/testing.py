@@ -20,6 +20,8 @@ from bayesrl import random as fast_random
 from bayesrl.base import Agent, Belief, Transition
 from bayesrl.types import ArrayTree, PRNGKey
 
+__all__ = ["check_agent", "check_belief", "tabular_transition"]
+
 
 def _assert_trees_equal(a, b, message: str) -> None:
     leaves_a, tree_a = jax.tree.flatten(a)

@@ -89,11 +89,13 @@ def sparse_thompson_sampling(
         capacity: observations kept (static); older ones are forgotten.
         warmup_rounds: ``T0`` rounds of uniform play (authors: 5 or 10).
         noise_std: known noise, or None to estimate it.
-        slab_rate, prior_a, prior_b, max_sweeps, tolerance, newton_steps, slab,
-            cold_restart_every: see
-            :func:`~bayesrl.beliefs.spike_and_slab_linear.spike_and_slab_linear`
-            (``slab="gaussian"``: closed-form CAVI; ``cold_restart_every=T1``:
-            the authors' ridge/LASSO cold start, repeated every ``T1`` fits).
+
+    The other arguments (``slab_rate``, ``prior_a``, ``prior_b``,
+    ``max_sweeps``, ``tolerance``, ``newton_steps``, ``slab``,
+    ``cold_restart_every``) are those of the belief,
+    :func:`~bayesrl.beliefs.spike_and_slab_linear.spike_and_slab_linear`
+    (``slab="gaussian"``: closed-form CAVI; ``cold_restart_every=T1``: the
+    authors' ridge/LASSO cold start, repeated every ``T1`` fits).
     """
     check_num_arms(num_arms)
     if not isinstance(warmup_rounds, int) or warmup_rounds < 0:

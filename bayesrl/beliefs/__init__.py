@@ -1,4 +1,4 @@
-"""Posterior models (``Belief``s): one per file."""
+"""Posterior models (each a :class:`~bayesrl.base.Belief`), one per file."""
 
 from bayesrl.beliefs._linear import LinearBelief
 from bayesrl.beliefs.beta_bernoulli import BetaBernoulliState, beta_bernoulli

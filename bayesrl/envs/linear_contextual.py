@@ -47,7 +47,7 @@ class LinearContextualParams:
 
 
 class LinearContextualBandit(Environment):
-    """Arm ``a`` pays ``theta_a . x + N(0, noise_std^2)`` for a shared context ``x``.
+    """Arm ``a`` pays ``theta_a @ x + N(0, noise_std^2)`` for a shared context ``x``.
 
     Args:
         num_arms: number of arms (>= 2).

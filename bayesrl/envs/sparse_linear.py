@@ -74,7 +74,7 @@ def _sparse_rows(key: PRNGKey, rows: int, dim: int, sparsity: int) -> Array:
 
 
 class SparseLinearBandit(Environment):
-    """Sparse linear rewards ``theta_a . x``; see the module docstring.
+    """Sparse linear rewards ``theta_a @ x``; see the module docstring.
 
     Args:
         num_arms: number of arms (>= 2).

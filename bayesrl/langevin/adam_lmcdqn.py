@@ -65,6 +65,8 @@ from bayesrl.langevin.adam_underdamped_langevin import adam_underdamped_langevin
 from bayesrl.langevin.dqn_loss import DQNBatch, dqn_loss
 from bayesrl.types import Array, ArrayTree, PRNGKey
 
+#: The defaults of :func:`adam_lmcdqn`'s ``config`` (the N-chain protocol of the
+#: module docstring); pass a dict with some of these keys to override them.
 DEFAULT_CONFIG: dict[str, Any] = {
     "hidden_sizes": (32, 32),
     "network_init": "lecun_normal",

@@ -133,7 +133,7 @@ def relative_value_iteration(
 def policy_gain(
     transitions: Array, rewards: Array, policy: Array, start: Array
 ) -> Array:
-    """Exact gain ``rho . lim_n L^n r_pi`` of a stationary policy (see module).
+    """Exact gain ``rho @ lim_n L^n r_pi`` of a stationary policy (see module).
 
     Args:
         transitions: ``float32[S, A, S]``.

@@ -11,10 +11,10 @@ All functions are pure JAX and jittable; the horizon is static.
   with ``T`` the termination indicator; ties go to the lowest action.
 * :func:`policy_evaluation`: ``V^pi_h`` of a non-stationary policy, the same
   recursion with ``a = pi_h(s)``.
-* :func:`expected_regret`: ``rho . (V*_0 - V^pi_0)``, the exact expected regret
+* :func:`expected_regret`: ``rho @ (V*_0 - V^pi_0)``, the exact expected regret
   of one episode (as in Colosseum and Mutti et al. 2024).
 * :func:`model_l1_error`: the mean over state-action pairs of
-  ``|| P_hat(. | s, a) - P(. | s, a) ||_1``.
+  ``|| P_hat(s, a) - P(s, a) ||_1`` (rows of next-state probabilities).
 * :func:`factored_expected_next_value`: ``E[V(s') | x]`` for a factored model,
   contracted one factor at a time from the per-factor CPTs so that the dense
   ``[S, A, S]`` matrix is never materialised (memory ``S A S / b_{d_Y}``
@@ -168,7 +168,7 @@ def policy_value(model: TabularModel, policy: Array) -> Array:
 
 
 def expected_regret(model: TabularModel, policy: Array) -> Array:
-    """Exact expected regret of one episode: ``rho . (V*_0 - V^pi_0)``.
+    """Exact expected regret of one episode: ``rho @ (V*_0 - V^pi_0)``.
 
     Args:
         model: the true model.
@@ -179,7 +179,8 @@ def expected_regret(model: TabularModel, policy: Array) -> Array:
 
 
 def model_l1_error(transitions_hat: Array, transitions: Array) -> Array:
-    """Mean over ``(s, a)`` of ``|| P_hat(. | s, a) - P(. | s, a) ||_1``."""
+    """Mean over ``(s, a)`` of ``|| P_hat(s, a) - P(s, a) ||_1``, the L1 distance
+    between the rows of next-state probabilities."""
     return jnp.mean(jnp.sum(jnp.abs(transitions_hat - transitions), axis=-1))
 
 

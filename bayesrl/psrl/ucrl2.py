@@ -101,7 +101,7 @@ def confidence_radii(
 
 
 def optimistic_transition(p_hat: Array, radius: Array, values: Array) -> Array:
-    """``argmax_{p : ||p - p_hat||_1 <= radius} p . values`` for every row.
+    """``argmax_{p : ||p - p_hat||_1 <= radius} p @ values`` for every row.
 
     Args:
         p_hat: ``[..., S]`` empirical distributions (rows of zeros allowed for
@@ -172,7 +172,7 @@ def finite_horizon_extended_value_iteration(
     horizon: int,
 ) -> Plan:
     """``H`` steps of extended backward induction (non-stationary policy):
-    ``Q_h = r~ + (1 - T) max_{p in P} p . V_{h+1}``, ``V_H = 0``."""
+    ``Q_h = r~ + (1 - T) max_{p in P} p @ V_{h+1}``, ``V_H = 0``."""
     num_states = optimistic_rewards.shape[0]
 
     def backup(next_values, _):
