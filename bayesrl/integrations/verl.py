@@ -1,4 +1,4 @@
-"""MoPPS as a verl curriculum sampler (tested against verl 0.7.1).
+"""MoPPS as a verl curriculum sampler, for verl 0.7.x (tested against 0.7.1).
 
 Select it in the trainer config; nothing else changes::
 
@@ -10,32 +10,39 @@ Select it in the trainer config; nothing else changes::
 
 verl's ``create_rl_sampler`` instantiates ``MoPPSSampler(data_source=dataset,
 data_config=config.data)``; ``RayPPOTrainer.fit`` calls ``sampler.update(batch)``
-at the end of every step with the step's ``DataProto``.
+at the end of every step with the step's ``DataProto``. verl 0.8 removed this
+interface; on verl >= 0.8 run ``python -m bayesrl.integrations.verl_main``
+instead (importing this module there raises ``ImportError``).
 
 Per step the sampler yields the ``B`` dataset positions chosen by MoPPS (Qu et
 al. 2025, "Can Prompt Difficulty be Online Predicted for Accelerating RL
-Finetuning of Reasoning Models?"): ``B_hat = candidate_multiplier * B``
-candidates from an epoch permutation, a Thompson draw
-``gamma_i ~ Beta(a_i, b_i)`` each, and the ``B`` with the smallest
+Finetuning of Reasoning Models?", arXiv:2507.04632): ``B_hat =
+candidate_multiplier * B`` candidates from an epoch permutation, a Thompson
+draw ``gamma_i ~ Beta(a_i, b_i)`` each, and the ``B`` with the smallest
 ``(gamma_i - target)^2``. ``B = data.gen_batch_size or data.train_batch_size``
 and one loader epoch is ``floor(N / B_hat)`` steps (scale
 ``trainer.total_epochs`` by ``B_hat / B`` or set ``trainer.total_training_steps``).
 
 ``update`` reads one row per response, in any order (verl reorders them in
-``_balance_batch``): the prompt id ``non_tensor_batch["index"]`` (verl copies it
-from ``extra_info.index``) and the reward ``token_level_scores.sum(-1)`` (the
-scalar reward sits on the last response token) or a ``non_tensor_batch`` column
-named by ``mopps.reward_key`` (e.g. ``acc``). Ids are mapped to positions
-through ``data_source.dataframe["extra_info"]``, read once; a missing or
-duplicated ``extra_info.index`` is an error (verl silently defaults it to 0).
+``_balance_batch``): the prompt id — the ``index`` column where the batch still
+has it (reward-model modes), else ``extra_info["index"]``, which survives
+verl's pipeline in every reward mode (the default reward loop drops
+``index``) — and the reward ``token_level_scores.sum(-1)`` (the scalar reward
+sits on the last response token) or a ``non_tensor_batch`` column named by
+``mopps.reward_key`` (e.g. ``acc``). Ids are mapped to positions through
+``data_source.dataframe["extra_info"]``, read once; a missing or duplicated
+``extra_info.index`` is an error (verl silently defaults it to 0). Unknown ids,
+non-finite rewards or a batch without any id column raise ``ValueError``
+before the posterior changes.
 
 Checkpointing: verl saves ``train_dataloader.state_dict()``; torchdata's
 ``StatefulDataLoader`` stores this sampler's ``state_dict()`` (posterior, RNG,
 candidate stream, id-map checksum) and its iterator's position within the
-epoch, so a resumed run selects exactly what the uninterrupted run would have
-selected given the same feedback. verl writes the checkpoint before calling
-``update`` in the same step, so the resumed posterior lacks that last step's
-evidence.
+epoch. verl writes the checkpoint of step ``s`` before it calls ``update`` for
+step ``s``, so a run resumed from ``global_step_s`` continues exactly as an
+uninterrupted run that never received step ``s``'s rewards: the same
+selections and posterior given the same later rewards, without the
+responses of the prompts selected at step ``s`` and nothing else.
 
 Sampler options under ``data.sampler.mopps``: ``seed`` (default
 ``data.seed`` or 0), ``reward_key`` (None: use ``token_level_scores``) and every
@@ -49,22 +56,54 @@ from __future__ import annotations
 from collections.abc import Iterator, Sized
 from typing import Any
 
-import numpy as np
+SUPPORTED_SERIES = (0, 7)
 
-try:
-    from verl import DataProto
-    from verl.experimental.dataset.sampler import AbstractCurriculumSampler
-except ImportError as error:  # pragma: no cover - exercised without the extra
-    raise ImportError(
-        "bayesrl.integrations.verl needs verl with the curriculum sampler "
-        "interface: pip install 'bayesrl[verl]' (see docs/prompts_integrations.md)"
-    ) from error
 
-from bayesrl.integrations._common import (
+def _require_supported_verl() -> None:
+    """Raise ``ImportError`` unless verl 0.7.x with the curriculum sampler is
+    installed; on verl >= 0.8 point to the entry point that replaces it."""
+    try:
+        import verl
+    except ImportError as error:
+        raise ImportError(
+            "bayesrl.integrations.verl needs verl 0.7.x: pip install 'bayesrl[verl]' "
+            "then pip install --no-deps verl==0.7.1 "
+            "(see docs/prompts_integrations.md)"
+        ) from error
+    version = getattr(verl, "__version__", "unknown")
+    try:
+        series = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        series = None
+    if series is not None and series >= (0, 8):
+        raise ImportError(
+            f"bayesrl.integrations.verl is for verl 0.7.x; verl {version} removed "
+            "the curriculum-sampler interface (data.sampler.class_path and "
+            "sampler.update). On verl >= 0.8 run MoPPS through "
+            "`python -m bayesrl.integrations.verl_main` with your usual Hydra "
+            "overrides (see docs/prompts_integrations.md)"
+        )
+    if series != SUPPORTED_SERIES:
+        raise ImportError(
+            f"bayesrl.integrations.verl supports verl 0.7.x (tested with 0.7.1), "
+            f"found verl {version}: pip install --no-deps verl==0.7.1"
+        )
+
+
+_require_supported_verl()
+
+from verl import DataProto  # noqa: E402
+from verl.experimental.dataset.sampler import AbstractCurriculumSampler  # noqa: E402
+
+from bayesrl.integrations._common import (  # noqa: E402
     EpochSelections,
     PromptIdMap,
     SelectorAdapter,
     mopps_options_from_mapping,
+)
+from bayesrl.integrations._verl_feedback import (  # noqa: E402
+    batch_prompt_ids,
+    batch_rewards,
 )
 
 __all__ = ["MoPPSSampler", "dataset_prompt_ids"]
@@ -133,15 +172,14 @@ class MoPPSSampler(AbstractCurriculumSampler):
         return EpochSelections(self.adapter)
 
     def update(self, batch: DataProto) -> None:
-        """Feed back the step's responses (rows in any order, prompts repeated)."""
-        ids = batch.non_tensor_batch["index"]
-        if self.reward_key is not None:
-            rewards = np.asarray(
-                batch.non_tensor_batch[self.reward_key], dtype=np.float64
-            )
-        else:
-            scores = batch.batch["token_level_scores"]
-            rewards = scores.sum(-1).detach().to("cpu").double().numpy()
+        """Feed back the step's responses (rows in any order, prompts repeated).
+
+        Raises:
+            ValueError: the batch has no prompt id column, an id is not in the
+                dataset, or a reward is not finite; the posterior is unchanged.
+        """
+        ids = batch_prompt_ids(batch)
+        rewards = batch_rewards(batch, self.reward_key)
         self.adapter.update_from_ids(ids, rewards)
 
     @property

@@ -1,4 +1,4 @@
-"""MoPPSSampler against the real verl classes (spec §7.5 item 9, verl part).
+"""MoPPSSampler against the real verl classes.
 
 verl's own ``create_rl_sampler`` instantiates the sampler from a ``pkg://``
 class path; a real ``RLHFDataset`` (with a row filtered out for length, so
