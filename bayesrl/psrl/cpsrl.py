@@ -76,7 +76,10 @@ def cpsrl(
         reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
             ``env.reward_range``); ``"normal_gamma"`` to learn it with the
             Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
-            pseudo-observation; or a known ``[S, A]`` table.
+            pseudo-observation; or a known ``[S, A]`` table. A learned reward
+            (one per state-action pair) can dominate the regret for thousands
+            of episodes and hide what the dynamics prior buys: to compare
+            transition priors, pass the known reward.
         size_penalty: ``kappa`` in (0, 1] for ``"size_penalised"``.
         termination: known ``[S, A]`` termination; None takes the env's rules.
         forbidden_parents: int ``[d_Y, K']`` inputs known *not* to be parents of

@@ -48,9 +48,13 @@ def fpsrl(
         reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
             ``env.reward_range``); ``"normal_gamma"`` to learn it with the
             Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
-            pseudo-observation; or a known ``[S, A]`` table.
+            pseudo-observation; or a known ``[S, A]`` table. A learned reward
+            (one per state-action pair) can dominate the regret for thousands
+            of episodes and hide what the dynamics prior buys: to compare
+            transition priors, pass the known reward.
         prior_alpha: Dirichlet concentration of every conditional (1 in the
-            paper's experiments).
+            paper's experiments; :func:`~bayesrl.psrl.psrl` defaults to
+            ``1 / |S|``, so set its ``prior_alpha`` when comparing).
         termination: known ``[S, A]`` termination; None takes the env's rules.
         planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
             ``"factored"`` contracts ``E[V(s')]`` factor by factor from the

@@ -49,11 +49,17 @@ def psrl(
             DeepSea, FactoredMDP, Taxi); its sizes and horizon are used.
         prior_alpha: Dirichlet concentration per next state; None gives
             ``1 / |S|`` (Osband et al. 2013). The regret of PSRL depends a lot on
-            it: always report it.
+            it: always report it. :func:`~bayesrl.psrl.fpsrl` and
+            :func:`~bayesrl.psrl.cpsrl` default to 1, so pass ``1.0`` here for a
+            comparison at equal prior concentration.
         reward: None to learn the reward (Beta(1, 1) on the reward rescaled by
             ``env.reward_range``); ``"normal_gamma"`` to learn it with the
             Normal-Gamma prior of Osband et al. (2013): mean 1, variance 1, one
-            pseudo-observation; or a known ``[S, A]`` table.
+            pseudo-observation; or a known ``[S, A]`` table. With a learned
+            reward on a large MDP, learning one reward per state-action pair
+            can dominate the regret for thousands of episodes and hide any
+            difference in how the dynamics are learned: to compare transition
+            priors, pass the known reward.
         termination: known ``[S, A]`` termination; None takes the environment's
             rules (:meth:`~bayesrl.envs.TabularMDP.default_termination`).
         planner: ``"dense"`` builds ``P[S, A, S]`` and runs backward induction;
