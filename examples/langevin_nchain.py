@@ -5,7 +5,7 @@
 2. LMC-LSVI with one-hot (tabular) features and the diagonal preconditioner,
    through the generic ``bayesrl.run`` loop.
 
-Run: ``python examples/langevin_nchain.py`` (about a minute on a laptop CPU).
+Run: ``python examples/langevin_nchain.py``.
 """
 
 import jax
@@ -20,7 +20,7 @@ env = NChain(N)
 params = env.default_params
 
 # --- 1. Adam LMCDQN, 8 seeds vmapped (the papers' protocol, shortened) -------
-# Defaults: the papers' protocol with eta = 1e-2, a = 1, sigma_n = 1e-5.
+# Defaults: the papers' protocol with eta = 1e-2, a = 1, sigma_n = 1e-4.
 train = adam_lmcdqn(env, params, num_epochs=10)
 keys = jax.random.split(jax.random.key(0), 8)
 _, metrics = jax.jit(jax.vmap(train))(keys)

@@ -1,7 +1,7 @@
 """MoPPS prompt selection: a trainer-style loop with ``PromptSelector``, then
 Uniform vs DAPO dynamic sampling vs MoPPS on the simulated learning policy.
 
-Run: python examples/prompts_simulator.py   (about a minute on 2 CPU cores)
+Run: python examples/prompts_simulator.py
 """
 
 import jax
@@ -25,9 +25,14 @@ for step in range(60):
     rows = np.repeat(ids, k)  # one row per response, any order
     info = selector.update(rows, rewards=rewards.ravel().astype(float))
     if step % 20 == 0 or step == 59:
+        # rho_selected: Spearman correlation of the posterior means before the
+        # update with the observed success rates; undefined (NaN) while every
+        # prompt still has the prior's mean, as at step 0.
+        rho = info["rho_selected"]
+        rho_text = "n/a (all at the prior)" if np.isnan(rho) else f"{rho:+.2f}"
         print(
             f"step {step:2d}: zero-variance {info['zero_variance_fraction']:.2f}, "
-            f"rho_selected {info['rho_selected']:+.2f}, "
+            f"rho_selected {rho_text}, "
             f"true success of selected {true_success[ids].mean():.2f}"
         )
 checkpoint = selector.state_dict()  # plain NumPy arrays: save them with the model
