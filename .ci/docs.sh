@@ -13,6 +13,6 @@ python -m pip install --quiet -e ".[docs,plot]"
 
 start=$SECONDS
 rm -rf docs/_build docs/api
-MPLBACKEND=Agg BAYESRL_DOCS_EXECUTE=force \
+BAYESRL_DOCS_EXECUTE=force \
   python -m sphinx -W --keep-going -b html docs docs/_build
 echo "docs built in $((SECONDS - start)) s (sphinx-build -W, tutorials executed)"
