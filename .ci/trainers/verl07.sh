@@ -8,10 +8,7 @@ cd "$(dirname "$0")/../.."
 source .ci/trainers/_lib.sh
 
 fresh_venv verl07
-# cachetools, pydantic and pillow are imported by verl's agent loop; the three
-# pins stay here until the `verl` extra lists them.
-python -m pip install --quiet -e ".[test,verl]" \
-  "cachetools==8.0.3" "pydantic==2.14.4" "pillow==13.0.0"
+python -m pip install --quiet -e ".[test,verl]"
 python -m pip install --quiet --no-deps "verl==0.7.1"
 run_tests tests/integrations/test_verl.py \
   tests/integrations/test_verl07_bad_input.py \
