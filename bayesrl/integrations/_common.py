@@ -6,7 +6,7 @@ Every adapter does the same four things around one
 
 1. maps the trainer's **stable prompt ids** (verl's ``extra_info.index``, a TRL
    id column, a hash of OpenRLHF's prompt text) to positions, vectorised:
-   ``ids`` sorted once, then ``np.searchsorted`` per update (spec §5, contract);
+   ``ids`` sorted once, then ``np.searchsorted`` per update;
 2. passes one reward per generated response, in any row order, to
    ``selector.update(positions, rewards=...)``, which turns each into a
    success (``evidence`` / ``success_threshold`` options: ``s = 1[r >= t]`` or
@@ -15,10 +15,13 @@ Every adapter does the same four things around one
    ``a_i <- lambda a_i + (1 - lambda) a0 + S_i``,
    ``b_i <- lambda b_i + (1 - lambda) b0 + n_i - S_i`` (Qu et al. 2025,
    arXiv:2507.04632, eq. 4); every generated group counts, including all-0 and
-   all-1 groups; rows with a non-finite reward (unscorable) are left out;
+   all-1 groups; a non-finite reward is refused, except that a trainer may
+   pass NaN for "no reward function scored this response" (left out, counted);
 3. measures the select/update lag and keeps the selector's step metrics
    (``solve_none``, ``solve_all``, zero-variance fraction, posterior-mean
-   quantiles, ``rho_selected``, ``rho_selected_mopps``, ...);
+   quantiles, ``rho_selected``, ``rho_selected_mopps``, ...), each update
+   attributed to the oldest selection still awaiting feedback (the trained
+   batch when the trainer prefetches the next one);
 4. checkpoints the selector with a checksum of the id map and refuses to
    resume on a different dataset (the selector itself refuses a different
    configuration).
@@ -200,9 +203,11 @@ class SelectorAdapter:
 
         0 when every update arrives before the next selection (verl with
         ``num_workers = 0``); 1 when the next batch is drawn before the
-        rewards of the previous one (TRL's prefetching dataloader).
+        rewards of the previous one (TRL's prefetching dataloader). Updates
+        are attributed to the oldest selection awaiting feedback, so the
+        metrics describe the trained batch whatever the lag.
         """
-        return self.selector.num_selections - self.selector.num_updates - 1
+        return self.selector.num_pending - 1
 
     def select(self) -> np.ndarray:
         """Dataset positions of the next ``B`` prompts (distinct)."""
@@ -224,10 +229,13 @@ class SelectorAdapter:
         """Feed back one reward per generated response, keyed by position.
 
         Rows may come in any order and repeat a prompt (one per response);
-        the selector sums them per prompt (one visit each). A non-finite
-        reward is an error (``ValueError``, nothing updated) unless
-        ``allow_unscored``: then such rows (TRL's "no reward function scored
-        this completion") are left out and counted in ``num_unscored``.
+        the selector sums them per prompt (one visit each) and attributes the
+        update to the oldest selection awaiting feedback. A non-finite reward
+        is an error (``ValueError``, nothing updated) unless
+        ``allow_unscored``: then NaN rows (TRL's "no reward function scored
+        this completion") are left out and counted in ``num_unscored``;
+        ``+-inf`` is always an error. When no row is scored the posterior is
+        unchanged and the oldest pending selection is closed without evidence.
         """
         positions = np.asarray(positions, dtype=np.int64).reshape(-1)
         rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
@@ -235,16 +243,22 @@ class SelectorAdapter:
             raise ValueError(
                 f"{positions.shape[0]} prompt ids for {rewards.shape[0]} rewards"
             )
-        scored = np.isfinite(rewards)
-        if not allow_unscored and not scored.all():
+        unscored = (
+            np.isnan(rewards) if allow_unscored else np.zeros(rewards.shape, bool)
+        )
+        refused = ~np.isfinite(rewards) & ~unscored
+        if refused.any():
             raise ValueError(
-                f"{int((~scored).sum())} of {rewards.size} rewards are not finite "
-                f"(e.g. {rewards[~scored][:3]}); the prompt selector was not updated"
+                f"{int(refused.sum())} of {rewards.size} rewards are not finite "
+                f"(e.g. {rewards[refused][:3]}); the prompt selector was not updated"
             )
+        scored = ~unscored
         info: dict[str, Any] = {}
         if scored.any():
             info = self.selector.update(positions[scored], rewards=rewards[scored])
-        info["num_unscored"] = int((~scored).sum())
+        else:
+            self.selector.drop_oldest_pending()
+        info["num_unscored"] = int(unscored.sum())
         info["max_lag"] = self.max_lag
         self.metrics.update(info)
         logger.info(

@@ -1,4 +1,4 @@
-"""MoPPS prompt selection for TRL's GRPO trainer (tested against TRL 1.16.0).
+"""MoPPS prompt selection for TRL's GRPO trainer (TRL 1.16).
 
 Swap the trainer class; everything else stays::
 
@@ -17,40 +17,58 @@ its index pattern exactly — per generation a chunk of
 ``num_iterations * steps_per_generation`` times — but the chunk is MoPPS's
 selection (Qu et al. 2025, arXiv:2507.04632): ``B_hat = candidate_multiplier *
 B`` candidates from an epoch permutation, ``gamma_i ~ Beta(a_i, b_i)``, the
-``B`` with the smallest ``(gamma_i - target)^2``. Every process iterates its
-own sampler with the same seed and receives the same gathered feedback, so the
+``B`` with the smallest ``(gamma_i - target)^2``. One pass of the sampler (one
+trainer epoch) is ``floor(N / B_hat)`` chunks. Every process iterates its own
+sampler with the same seed and receives the same gathered feedback, so the
 streams are identical on every rank with no communication.
 
 Feedback. ``_calculate_rewards`` (TRL's reward hook) returns the rewards of
 every completion of every process (``gather``ed); the override gathers the
 matching prompt ids with ``accelerate.utils.gather_object`` (same rank order)
 and, in training mode only, updates the posterior with the completion reward
-``r = sum_k w_k r_k`` over the reward functions (NaN-aware, the
-``sum_then_normalize`` rule; completions with no reward are left out) or one
-reward function (``success_reward_func``). The success rule is the selector's
-(``evidence``, ``success_threshold``; default ``r >= 1``). The dataloader
-fetches one batch ahead, so the prompts of generation ``t + 1`` may be chosen
-before the rewards of ``t`` arrive (lag 1, reported as ``mopps/max_lag``).
-Every scalar the selector reports per update (``zero_variance_fraction``,
-``solve_none``, ``solve_all``, posterior-mean quantiles, ``rho_selected``,
-``rho_selected_mopps``, ...) is logged as ``mopps/<name>``.
+``r = sum_k w_k r_k`` over the reward functions (NaN-aware, TRL's
+``sum_then_normalize`` rule) or one reward function (``success_reward_func``).
+The success rule is the selector's (``evidence``, ``success_threshold``;
+default ``r >= 1``). A completion no reward function scored (NaN) is left out
+and counted (``mopps/num_unscored``); an infinite reward or an id outside the
+dataset stops training with a ``ValueError``, the selector untouched.
+
+Lag. The trainer pulls the ``gradient_accumulation_steps`` batches of an
+optimizer step at once and accelerate's dataloader reads one batch further to
+detect the end, so the chunk after the trained one may be selected before the
+trained chunk's rewards arrive: :func:`prefetch_lag` selections (1 with TRL's
+defaults ``steps_per_generation = gradient_accumulation_steps``,
+``num_iterations = 1``; 0 when a chunk spans more batches than are read
+ahead). Updates are attributed to the oldest selection still awaiting
+feedback, so every ``mopps/*`` metric describes the batch that was trained;
+``mopps/selections_ahead`` (per update) and ``mopps/max_lag`` report the
+measured lag.
+``dataloader_num_workers > 0`` is refused: worker prefetching would select
+``num_workers * prefetch_factor`` more batches before any of their feedback,
+and GRPO's loader only indexes the dataset, so workers bring no speed.
 
 Ids. Prompts are keyed by a stable integer column (``prompt_id_column``); by
 default a ``prompt_id`` column holding the dataset position is added. Requires
 a map-style ``datasets.Dataset`` and ``remove_unused_columns=False`` (TRL's
 default) so the column reaches the reward hook.
 
-Checkpoints. The selector state is written to ``mopps_selector.npz`` in each
-checkpoint folder (``_save_checkpoint``) and restored on resume
-(``_load_optimizer_and_scheduler``, which transformers calls whenever it
-resumes, and where GRPOTrainer restores its own extra state).
+Checkpoints. Each checkpoint folder gets ``mopps_selector.npz`` (posterior,
+key, counters and the selections awaiting feedback) and
+``mopps_sampler.json`` (chunks of the current pass already selected);
+``resume_from_checkpoint`` restores both. The resumed sampler first re-emits
+the selections that were prefetched but not trained, then completes the pass:
+the run continues with the same selections and posterior as an uninterrupted
+one, provided the checkpoint ends a generation (always true with the defaults;
+otherwise TRL regenerates the buffered batch and a warning is logged).
 ``ignore_data_skip`` is forced on: transformers would otherwise fast-forward
 the dataloader by re-running selections.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -59,6 +77,7 @@ import numpy as np
 
 try:
     import torch
+    import trl
     from accelerate.utils import gather_object
     from torch.utils.data import Sampler
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -76,12 +95,60 @@ from bayesrl.integrations._common import (
     save_state,
 )
 
-__all__ = ["MoPPSGRPOTrainer", "MoPPSRepeatSampler", "STATE_FILE"]
+__all__ = [
+    "MoPPSGRPOTrainer",
+    "MoPPSRepeatSampler",
+    "SAMPLER_FILE",
+    "STATE_FILE",
+    "SUPPORTED_TRL",
+    "check_trl_version",
+    "prefetch_lag",
+]
 
 logger = logging.getLogger("bayesrl.integrations")
 
 #: File holding the selector state inside each checkpoint folder.
 STATE_FILE = "mopps_selector.npz"
+#: File holding the sampler's progress through its pass.
+SAMPLER_FILE = "mopps_sampler.json"
+#: TRL release series whose private hooks this module overrides.
+SUPPORTED_TRL = "1.16"
+
+
+def check_trl_version(version: str) -> None:
+    """Raise ``ImportError`` unless ``version`` is in :data:`SUPPORTED_TRL`."""
+    if version.split("+")[0].split(".")[:2] != SUPPORTED_TRL.split("."):
+        raise ImportError(
+            f"bayesrl.integrations.trl supports TRL {SUPPORTED_TRL}.x, found "
+            f"trl {version}: it overrides GRPOTrainer's private hooks "
+            "(_get_train_sampler, _calculate_rewards, _save_checkpoint); "
+            "pip install 'bayesrl[trl]' installs the tested version"
+        )
+
+
+check_trl_version(trl.__version__)
+
+
+def prefetch_lag(gradient_accumulation_steps: int, batches_per_selection: int) -> int:
+    """Largest number of selections made after the one being trained, at
+    the moment its rewards arrive, with TRL 1.16's map-style dataloader.
+
+    Selection ``t`` owns dataloader batches ``tR .. tR + R - 1`` (``R =
+    batches_per_selection = steps_per_generation * num_iterations``) and is
+    generated and scored at batch ``tR``. By then the trainer has pulled
+    the whole optimizer step, batches up to ``(floor(tR / A) + 1) A - 1``
+    (``A = gradient_accumulation_steps``), and accelerate's
+    ``DataLoaderShard`` one more, so the selections made are
+    ``floor((floor(tR / A) + 1) A / R) + 1``; the lag is that minus
+    ``t + 1``, maximised over ``t`` (periodic with period ``A / gcd(A, R)``).
+    Fewer at the end of a pass, where nothing is read beyond it.
+    """
+    steps, per_selection = int(gradient_accumulation_steps), int(batches_per_selection)
+    period = steps // math.gcd(steps, per_selection)
+    return max(
+        ((t * per_selection // steps + 1) * steps) // per_selection - t
+        for t in range(period)
+    )
 
 
 class MoPPSRepeatSampler(Sampler[int]):
@@ -92,8 +159,11 @@ class MoPPSRepeatSampler(Sampler[int]):
         mini_repeat_count: times each index is repeated in a row (G).
         repeat_count: times each whole chunk is repeated.
 
-    Yields ``floor(N / B_hat)`` chunks per pass; each chunk is selected only
-    when its first index is requested.
+    Each pass yields ``floor(N / B_hat)`` chunks; a chunk is selected only
+    when its first index is requested. ``state_dict`` holds the selections
+    made in the current pass; after ``load_state_dict`` the next pass first
+    re-emits the selections still awaiting feedback in the loaded selector
+    (prefetched, never trained) and then completes the interrupted pass.
     """
 
     def __init__(
@@ -102,14 +172,34 @@ class MoPPSRepeatSampler(Sampler[int]):
         self.adapter = adapter
         self.mini_repeat_count = int(mini_repeat_count)
         self.repeat_count = int(repeat_count)
+        self.chunks_in_pass = 0
+        self._replay: list[list[int]] = []
 
     def __iter__(self) -> Iterator[int]:
-        for _ in range(self.adapter.steps_per_epoch):
+        replay, self._replay = self._replay, []
+        if not replay and self.chunks_in_pass >= self.adapter.steps_per_epoch:
+            self.chunks_in_pass = 0
+        for chunk in replay:
+            yield from self._repeat(chunk)
+        while self.chunks_in_pass < self.adapter.steps_per_epoch:
             chunk = self.adapter.select().tolist()
-            for _ in range(self.repeat_count):
-                for index in chunk:
-                    for _ in range(self.mini_repeat_count):
-                        yield index
+            self.chunks_in_pass += 1
+            yield from self._repeat(chunk)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"chunks_in_pass": self.chunks_in_pass}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the pass progress; call after loading the adapter."""
+        self.chunks_in_pass = int(state["chunks_in_pass"])
+        pending = self.adapter.selector.pending_selections()
+        self._replay = [chunk.tolist() for chunk in pending]
+
+    def _repeat(self, chunk: list[int]) -> Iterator[int]:
+        for _ in range(self.repeat_count):
+            for index in chunk:
+                for _ in range(self.mini_repeat_count):
+                    yield index
 
     def __len__(self) -> int:
         return (
@@ -132,6 +222,12 @@ class MoPPSGRPOTrainer(GRPOTrainer):
             ``prompt_id`` = dataset position.
         success_reward_func: index of the reward function whose value decides
             success; None uses the weighted sum of all of them.
+
+    Raises:
+        ValueError: an iterable dataset, ``remove_unused_columns=True``,
+            ``dataloader_num_workers > 0``, ``dispatch_batches=True``, a
+            missing or non-integer/duplicated id column, or a
+            ``success_reward_func`` out of range.
     """
 
     def __init__(
@@ -143,25 +239,7 @@ class MoPPSGRPOTrainer(GRPOTrainer):
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
-        from datasets import Dataset
-
-        if not isinstance(self.train_dataset, Dataset):
-            raise ValueError(
-                "MoPPSGRPOTrainer needs a map-style datasets.Dataset "
-                "(an IterableDataset bypasses the sampler)"
-            )
-        if self.args.remove_unused_columns:
-            raise ValueError(
-                "set remove_unused_columns=False (TRL's default) so the prompt id "
-                "column reaches the reward hook"
-            )
-        if success_reward_func is not None and not (
-            0 <= success_reward_func < len(self.reward_funcs)
-        ):
-            raise ValueError(
-                f"success_reward_func must index one of {len(self.reward_funcs)} "
-                f"reward functions, got {success_reward_func}"
-            )
+        self._check_configuration(success_reward_func)
         if prompt_id_column is None:
             prompt_id_column = "prompt_id"
             if prompt_id_column not in self.train_dataset.column_names:
@@ -178,24 +256,76 @@ class MoPPSGRPOTrainer(GRPOTrainer):
             seed=int(self.args.seed),
             **(mopps_options or {}),
         )
+        self.mopps_sampler = MoPPSRepeatSampler(
+            self.mopps,
+            mini_repeat_count=self.num_generations,
+            repeat_count=self._batches_per_selection,
+        )
+        #: Selections made ahead of the trained one (module docstring, Lag).
+        self.mopps_expected_lag = prefetch_lag(
+            self.args.gradient_accumulation_steps, self._batches_per_selection
+        )
         if not self.args.ignore_data_skip:
             logger.info("MoPPSGRPOTrainer sets ignore_data_skip=True (see module doc)")
             self.args.ignore_data_skip = True
 
+    @property
+    def _batches_per_selection(self) -> int:
+        return self.num_iterations * self.args.steps_per_generation
+
+    def _check_configuration(self, success_reward_func: int | None) -> None:
+        from datasets import Dataset
+
+        if not isinstance(self.train_dataset, Dataset):
+            raise ValueError(
+                "MoPPSGRPOTrainer needs a map-style datasets.Dataset "
+                "(an IterableDataset bypasses the sampler)"
+            )
+        if self.args.remove_unused_columns:
+            raise ValueError(
+                "set remove_unused_columns=False (TRL's default) so the prompt id "
+                "column reaches the reward hook"
+            )
+        if self.args.dataloader_num_workers > 0:
+            raise ValueError(
+                f"MoPPSGRPOTrainer needs dataloader_num_workers=0, got "
+                f"{self.args.dataloader_num_workers}: each worker prefetches "
+                "prefetch_factor batches, so MoPPS would choose that many more "
+                "generations before seeing any of their rewards (and the workers "
+                "fork a process running JAX); GRPO's loader only indexes the "
+                "dataset, so workers give no speed-up"
+            )
+        if self.args.accelerator_config.dispatch_batches:
+            raise ValueError(
+                "MoPPSGRPOTrainer needs accelerator_config.dispatch_batches "
+                "False or None: every process iterates its own sampler"
+            )
+        if success_reward_func is not None and not (
+            0 <= success_reward_func < len(self.reward_funcs)
+        ):
+            raise ValueError(
+                f"success_reward_func must index one of {len(self.reward_funcs)} "
+                f"reward functions, got {success_reward_func}"
+            )
+
     def _get_train_sampler(self, dataset=None) -> Sampler:
-        return MoPPSRepeatSampler(
-            self.mopps,
-            mini_repeat_count=self.num_generations,
-            repeat_count=self.num_iterations * self.args.steps_per_generation,
-        )
+        return self.mopps_sampler
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        if self.model.training:
+            missing = [
+                i for i, row in enumerate(inputs) if self.prompt_id_column not in row
+            ]
+            if missing:
+                raise ValueError(
+                    f"rows {missing[:10]} of the batch lack the prompt id column "
+                    f"{self.prompt_id_column!r}; the prompt selector was not updated"
+                )
         rewards_per_func = super()._calculate_rewards(
             inputs, prompts, completions, completion_ids_list
         )
         if self.model.training:
-            local_ids = [example[self.prompt_id_column] for example in inputs]
-            ids = gather_object(local_ids)
+            ids = gather_object([row[self.prompt_id_column] for row in inputs])
             rewards = self._success_rewards(rewards_per_func)
             info = self.mopps.update_from_ids(ids, rewards, allow_unscored=True)
             for name, value in flat_metrics(info).items():
@@ -214,14 +344,35 @@ class MoPPSGRPOTrainer(GRPOTrainer):
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
+        micro_steps = self.state.global_step * self.args.gradient_accumulation_steps
+        if micro_steps % self._batches_per_selection:
+            logger.warning(
+                "checkpoint-%d ends inside a generation (steps_per_generation * "
+                "num_iterations = %d micro-batches); on resume TRL regenerates it, "
+                "so the resumed run is not identical to an uninterrupted one",
+                self.state.global_step,
+                self._batches_per_selection,
+            )
         if self.args.should_save:
             folder = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             output_dir = os.path.join(self._get_output_dir(trial=trial), folder)
             save_state(os.path.join(output_dir, STATE_FILE), self.mopps.state_dict())
+            with open(os.path.join(output_dir, SAMPLER_FILE), "w") as handle:
+                json.dump(self.mopps_sampler.state_dict(), handle)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
-        if checkpoint is not None:
-            path = os.path.join(checkpoint, STATE_FILE)
-            if os.path.exists(path):
-                self.mopps.load_state_dict(load_state(path))
+        if checkpoint is None:
+            return
+        path = os.path.join(checkpoint, STATE_FILE)
+        if not os.path.exists(path):
+            logger.warning(
+                "%s has no %s: the prompt selector starts from its prior",
+                checkpoint,
+                STATE_FILE,
+            )
+            return
+        with open(os.path.join(checkpoint, SAMPLER_FILE)) as handle:
+            sampler_state = json.load(handle)
+        self.mopps.load_state_dict(load_state(path))
+        self.mopps_sampler.load_state_dict(sampler_state)

@@ -10,14 +10,21 @@ the posterior untouched when it refuses an input (the same contract as
 Keys: the ``t``-th selection uses ``fold_in(base_key, t)``, so the selections
 depend only on the seed, the number of selections so far and the posterior;
 ``state_dict`` stores the base key's data and the counter, and a resumed run
-selects exactly what the uninterrupted run would have. Selections may run
-ahead of updates (trainers that prefetch the next batch); the lag is reported.
+selects exactly what the uninterrupted run would have.
+
+Selections may run ahead of updates (trainers that prefetch the next batch).
+The selections still awaiting feedback are kept in order (first in, first
+out): an update is attributed to the oldest of them, the batch that was
+trained, so the metrics that compare a selection with its outcome
+(``rho_selected_mopps``, the selection summary) describe that batch. They are
+part of ``state_dict``, so a resumed run attributes exactly as before.
 """
 
 from __future__ import annotations
 
 import json
 import numbers
+from collections import deque
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +50,9 @@ SCHEMA_VERSION = 1
 QUANTILE_SAMPLE = 512
 _STATE_FIELDS = ("alpha", "beta", "last_visit", "step", "group_alpha", "group_beta")
 _STREAM_FIELDS = ("round_keys", "cursor", "epoch")
+# At most this many selections await feedback; beyond it the oldest is
+# forgotten (bounds memory when select() is called without updates).
+MAX_PENDING_SELECTIONS = 256
 
 
 # Kernels are jitted once per process and shared by every selector with the
@@ -146,8 +156,9 @@ class PromptSelector:
         self.state = self.agent.init(key_init)
         self.num_selections = 0
         self.num_updates = 0
-        self._last_selection = None  # (ids, draws) of the latest select()
-        self._last_select_info = None
+        # Selections awaiting feedback, oldest first: dicts of their ids,
+        # draws and summary (the fields of _pending_shapes).
+        self._pending: deque[dict] = deque()
 
     # -- host-side API -------------------------------------------------------------
 
@@ -158,6 +169,23 @@ class PromptSelector:
     @property
     def batch_size(self) -> int:
         return self.config.num_select
+
+    @property
+    def num_pending(self) -> int:
+        """Selections made whose feedback has not arrived yet."""
+        return len(self._pending)
+
+    def pending_selections(self) -> list[np.ndarray]:
+        """Ids of the selections awaiting feedback, oldest first (int64)."""
+        return [np.asarray(entry["ids"]).astype(np.int64) for entry in self._pending]
+
+    def drop_oldest_pending(self) -> None:
+        """Mark the oldest selection awaiting feedback as done without any
+        evidence (e.g. none of its responses could be scored), so that the
+        next update is attributed to the selection after it. The posterior is
+        unchanged; does nothing when no selection is pending."""
+        if self._pending:
+            self._pending.popleft()
 
     def select(self) -> np.ndarray:
         """The next batch: int64 ``[batch_size]`` distinct prompt ids."""
@@ -173,8 +201,9 @@ class PromptSelector:
             time_decay=self.config.time_decay,
         )
         self.num_selections += 1
-        self._last_selection = (ids, draws)  # device arrays, read by update()
-        self._last_select_info = summary
+        self._pending.append({"ids": ids, "draws": draws, **summary})
+        if len(self._pending) > MAX_PENDING_SELECTIONS:
+            self._pending.popleft()
         return np.asarray(ids).astype(np.int64)
 
     def update(self, ids, successes=None, trials=None, *, rewards=None) -> dict:
@@ -195,9 +224,10 @@ class PromptSelector:
             (positive = predictive), ``rho_selected_mopps`` (the official
             quantity, Spearman of the selection's draws against minus the
             empirical rate: negative = predictive), ``mean_pseudo_counts``,
-            ``selections_ahead`` (selections not yet followed by an update)
-            and the latest selection's summary (band fraction, posterior-mean
-            quantiles, unseen candidates).
+            ``selections_ahead`` (selections still awaiting feedback after
+            this one) and the attributed selection's summary (band fraction,
+            posterior-mean quantiles, unseen candidates); without a pending
+            selection ``rho_selected_mopps`` is NaN and there is no summary.
 
         Raises:
             ValueError: on unknown ids, non-integer ids, mismatched or empty
@@ -208,11 +238,13 @@ class PromptSelector:
         capacity = _padded_capacity(ids.size)
         pad = capacity - ids.size
         dtype = jnp.result_type(float)
-        if self._last_selection is None:  # no selection to score: all absent
+        if self._pending:
+            summary = dict(self._pending[0])
+            selected, draws = summary.pop("ids"), summary.pop("draws")
+        else:  # no selection to score: all absent
             selected = np.full((self.batch_size,), -1, np.int32)
             draws = np.zeros((self.batch_size,), dtype)
-        else:
-            selected, draws = self._last_selection
+            summary = {}
         new_state, info, rho_official = _update_kernel(
             self.state,
             np.pad(ids.astype(np.int32), (0, pad), constant_values=-1),
@@ -225,12 +257,14 @@ class PromptSelector:
         )
         self.state = new_state
         self.num_updates += 1
+        if self._pending:
+            self._pending.popleft()
         info, rho_official, summary = jax.device_get(
-            (info._asdict(), rho_official, self._last_select_info or {})
+            (info._asdict(), rho_official, summary)
         )
         result = {name: value.item() for name, value in info.items()}
         result["rho_selected_mopps"] = rho_official.item()
-        result["selections_ahead"] = self.num_selections - self.num_updates
+        result["selections_ahead"] = len(self._pending)
         for name, value in summary.items():
             result[name] = value.tolist() if value.ndim else value.item()
         return result
@@ -318,7 +352,61 @@ class PromptSelector:
         out["num_selections"] = np.array(self.num_selections, np.int64)
         out["num_updates"] = np.array(self.num_updates, np.int64)
         out["config"] = np.array(self._config_json())
+        out.update(self._pending_arrays())
         return out
+
+    def _pending_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of each field kept per pending selection: its ids and
+        draws, then the summary computed at selection time."""
+        vector, quantiles = (self.batch_size,), (3,)
+        return dict(
+            ids=vector,
+            draws=vector,
+            fraction_selected_in_band=(),
+            candidate_mean_quantiles=quantiles,
+            selected_mean_quantiles=quantiles,
+            num_unseen_candidates=(),
+        )
+
+    def _pending_arrays(self) -> dict[str, np.ndarray]:
+        """The pending selections as ``pending_<field>`` arrays ``[k, ...]``."""
+        entries = jax.device_get(list(self._pending))
+        out = {}
+        for name, shape in self._pending_shapes().items():
+            values = [np.asarray(entry[name]) for entry in entries]
+            out[f"pending_{name}"] = (
+                np.stack(values) if values else np.zeros((0, *shape), np.float64)
+            )
+        return out
+
+    def _restore_pending(self, state_dict: dict) -> deque:
+        """Pending selections from ``state_dict`` (none in states written
+        before they were saved); refuses partial or misshapen entries."""
+        shapes = self._pending_shapes()
+        keys = [f"pending_{name}" for name in shapes]
+        missing = [key for key in keys if key not in state_dict]
+        if len(missing) == len(keys):
+            return deque()
+        if missing:
+            raise ValueError(f"state_dict lacks {missing}")
+        arrays = {name: np.asarray(state_dict[f"pending_{name}"]) for name in shapes}
+        count = arrays["ids"].shape[0] if arrays["ids"].ndim else -1
+        for name, shape in shapes.items():
+            if arrays[name].shape != (count, *shape):
+                raise ValueError(
+                    f"state_dict['pending_{name}'] has shape {arrays[name].shape}, "
+                    f"expected ({count}, *{shape})"
+                )
+        ids = arrays["ids"]
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_prompts):
+            raise ValueError(
+                f"state_dict['pending_ids'] not in [0, {self.num_prompts})"
+            )
+        arrays["ids"] = ids.astype(np.int32)
+        arrays["draws"] = arrays["draws"].astype(jnp.result_type(float))
+        return deque(
+            {name: arrays[name][row] for name in shapes} for row in range(count)
+        )
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore a :meth:`state_dict`; refuses (``ValueError``) a missing
@@ -361,6 +449,7 @@ class PromptSelector:
                     f"{current.shape}"
                 )
             restored[name] = jnp.array(value, dtype=current.dtype)
+        pending = self._restore_pending(state_dict)
         key = jax.random.wrap_key_data(
             jnp.asarray(np.asarray(state_dict["key_data"])),
             impl=str(np.asarray(state_dict["key_impl"])),
@@ -372,5 +461,4 @@ class PromptSelector:
         self._base_key = key
         self.num_selections = int(state_dict["num_selections"])
         self.num_updates = int(state_dict["num_updates"])
-        self._last_selection = None
-        self._last_select_info = None
+        self._pending = pending

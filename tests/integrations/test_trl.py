@@ -1,10 +1,14 @@
-"""MoPPSGRPOTrainer against TRL's real GRPOTrainer (spec §7.5 item 9, TRL).
+"""MoPPSGRPOTrainer against TRL's real GRPOTrainer: structure and bad input.
 
 A tiny randomly initialised Llama and a word-level tokenizer built here (no
 downloads) train for a few GRPO steps on CPU with our sampler choosing the
 prompts; the reward function records every (prompt id, reward) it scores and
 the posterior must equal an independent NumPy port of MoPPS's update on those
-rows. The index stream must have exactly ``RepeatSampler``'s structure.
+rows. The index stream must have exactly ``RepeatSampler``'s structure. Bad
+input (unknown ids, infinite rewards, a batch without the id column, worker
+processes, an unsupported TRL) is refused with a ``ValueError`` (or
+``ImportError``) naming it, the selector untouched; unscored completions (NaN)
+are left out and counted. Nothing is stubbed.
 """
 
 import numpy as np
@@ -28,6 +32,7 @@ from bayesrl.integrations.trl import (  # noqa: E402
     STATE_FILE,
     MoPPSGRPOTrainer,
     MoPPSRepeatSampler,
+    check_trl_version,
 )
 
 NUM_PROMPTS = 16
@@ -93,13 +98,19 @@ def tiny_model(tokenizer):
     return LlamaForCausalLM(config)
 
 
-def make_trainer(tokenizer, output_dir, scored, **config):
-    dataset = Dataset.from_dict(
+def make_dataset():
+    return Dataset.from_dict(
         {
             "prompt": [f"w{i} w{(i + 1) % 40}" for i in range(NUM_PROMPTS)],
             "uid": [500 + 3 * i for i in range(NUM_PROMPTS)],
         }
     )
+
+
+def make_trainer(
+    tokenizer, output_dir, scored, reward_funcs=None, mopps=None, **config
+):
+    """A trainer on 16 prompts; ``mopps`` overrides MoPPSGRPOTrainer keywords."""
 
     def reward(prompts, completions, uid, **kwargs):
         # uid // 3 divisible by 3: always solved; else the completion's
@@ -124,14 +135,18 @@ def make_trainer(tokenizer, output_dir, scored, **config):
         seed=11,
         **config,
     )
-    return MoPPSGRPOTrainer(
-        model=tiny_model(tokenizer),
-        reward_funcs=reward,
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
+    options = dict(
+        train_dataset=make_dataset(),
         prompt_id_column="uid",
         mopps_options={"candidate_multiplier": MULTIPLIER},
+    )
+    options.update(mopps or {})
+    return MoPPSGRPOTrainer(
+        model=tiny_model(tokenizer),
+        reward_funcs=reward if reward_funcs is None else reward_funcs,
+        args=args,
+        processing_class=tokenizer,
+        **options,
     )
 
 
@@ -168,15 +183,14 @@ def test_grpo_steps_on_cpu_with_mopps_choosing_prompts(
     for name in ("zero_variance_fraction", "selected_mean_q50", "max_lag"):
         assert f"mopps/{name}" in logged
 
-    # The checkpoint holds the selector; resuming continues from it exactly:
-    # the first generation after resume is the saved selector's next choice.
+    # The checkpoint holds the selector with the selection prefetched for
+    # step 4 (made, never trained): the resumed run trains it first.
     checkpoint = tmp_path / "checkpoint-3"
     saved = load_state(checkpoint / STATE_FILE)
     np.testing.assert_array_equal(saved["selector"]["alpha"], alpha)
     np.testing.assert_array_equal(saved["selector"]["beta"], beta)
-    expected = SelectorAdapter(id_map, 2, seed=11, candidate_multiplier=MULTIPLIER)
-    expected.load_state_dict(saved)
-    expected_uids = id_map.ids[expected.select()].tolist()
+    assert saved["selector"]["pending_ids"].shape == (1, 2)
+    expected_uids = id_map.ids[saved["selector"]["pending_ids"][0]].tolist()
     resumed_scored = []
     resumed = make_trainer(tiny_tokenizer, tmp_path, resumed_scored, max_steps=4)
     resumed.train(resume_from_checkpoint=str(checkpoint))
@@ -198,3 +212,148 @@ def test_rewards_update_in_training_mode_only(tmp_path, tiny_tokenizer):
     # uid 506 (position 2): (506 // 3) % 3 == 0, both completions succeed.
     assert (state["alpha"][2], state["beta"][2]) == (3.0, 1.0)
     assert np.sum(state["alpha"]) == NUM_PROMPTS + 2
+
+
+def selector_state(trainer):
+    return {k: np.array(v) for k, v in trainer.mopps.state_dict()["selector"].items()}
+
+
+def assert_same_state(before, after):
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
+
+
+def rows(uids):
+    """Two completions per prompt, as TRL's reward hook receives them."""
+    inputs = [{"prompt": "w2 w3", "uid": u} for u in uids for _ in range(2)]
+    return inputs, ["w2 w3"] * len(inputs), ["w2"] * len(inputs), [[5]] * len(inputs)
+
+
+def test_bad_feedback_is_refused_with_the_selector_untouched(tmp_path, tiny_tokenizer):
+    scale = {"value": 1.0}
+
+    def reward(prompts, completions, uid=None, **kwargs):
+        return [scale["value"]] * len(prompts)
+
+    trainer = make_trainer(tiny_tokenizer, tmp_path, [], reward_funcs=reward)
+    trainer.model.train()
+    trainer.mopps.select()  # a selection awaiting feedback is state too
+    trainer._calculate_rewards(*rows([506, 509]))
+    trainer.mopps.select()
+    before = selector_state(trainer)
+    with pytest.raises(ValueError, match=r"unknown uid values \[999\]"):
+        trainer._calculate_rewards(*rows([506, 999]))
+    assert_same_state(before, selector_state(trainer))
+    scale["value"] = float("inf")
+    with pytest.raises(ValueError, match="not finite"):
+        trainer._calculate_rewards(*rows([506, 509]))
+    assert_same_state(before, selector_state(trainer))
+    inputs, *rest = rows([506, 509])
+    del inputs[1]["uid"]
+    with pytest.raises(ValueError, match=r"rows \[1\] .* lack the prompt id column"):
+        trainer._calculate_rewards(inputs, *(column[: len(inputs)] for column in rest))
+    assert_same_state(before, selector_state(trainer))
+
+
+def test_unscored_completions_are_left_out_and_counted(tmp_path, tiny_tokenizer):
+    """TRL turns a reward function's None into NaN: "not scored"."""
+
+    def reward(prompts, completions, uid=None, **kwargs):
+        return [None if u == 509 else 1.0 for u in uid]
+
+    trainer = make_trainer(tiny_tokenizer, tmp_path, [], reward_funcs=reward)
+    trainer.model.train()
+    trainer.mopps.select()
+    trainer._calculate_rewards(*rows([506, 509]))
+    state = selector_state(trainer)
+    # Position 2 (uid 506): two successes; position 3 (uid 509): untouched.
+    assert (state["alpha"][2], state["beta"][2]) == (3.0, 1.0)
+    assert (state["alpha"][3], state["beta"][3]) == (1.0, 1.0)
+    assert trainer._metrics["train"]["mopps/num_unscored"] == [2.0]
+    trainer.mopps.select()
+    trainer.mopps.select()
+    trainer._calculate_rewards(*rows([509]))  # nothing scored: no evidence
+    after = selector_state(trainer)
+    for name in ("alpha", "beta", "num_updates"):
+        np.testing.assert_array_equal(after[name], state[name])
+    assert after["pending_ids"].shape[0] == 1  # the oldest pending is closed
+    assert trainer._metrics["train"]["mopps/num_unscored"] == [2.0, 2.0]
+
+
+def test_infinite_reward_stops_train_at_that_step(
+    tmp_path, tiny_tokenizer, reference_posterior
+):
+    scored = []
+
+    def reward(prompts, completions, uid, trainer_state, **kwargs):
+        value = float("inf") if trainer_state.global_step == 1 else 1.0
+        scored.append((list(uid), [value] * len(uid)))
+        return [value] * len(uid)
+
+    trainer = make_trainer(
+        tiny_tokenizer, tmp_path, [], reward_funcs=reward, max_steps=3
+    )
+    with pytest.raises(ValueError, match="not finite"):
+        trainer.train()
+    assert len(scored) == 2 and trainer.state.global_step == 1
+    uids, rewards = scored[0]
+    alpha, beta = reference_posterior(
+        NUM_PROMPTS, [(trainer.mopps.id_map.positions(uids), np.asarray(rewards))]
+    )
+    state = selector_state(trainer)
+    np.testing.assert_array_equal(state["alpha"], alpha)
+    np.testing.assert_array_equal(state["beta"], beta)
+
+
+@pytest.mark.parametrize(
+    "config,options,message",
+    [
+        (dict(dataloader_num_workers=2), {}, "dataloader_num_workers=0, got 2"),
+        (dict(remove_unused_columns=True), {}, "remove_unused_columns=False"),
+        (dict(accelerator_config={"dispatch_batches": True}), {}, "dispatch_batches"),
+        ({}, dict(prompt_id_column="index"), "no column 'index'"),
+        ({}, dict(success_reward_func=1), "success_reward_func"),
+        (
+            dict(max_steps=1),
+            dict(train_dataset=make_dataset().to_iterable_dataset()),
+            "map-style",
+        ),
+    ],
+    ids=[
+        "workers",
+        "remove-columns",
+        "dispatch",
+        "id-column",
+        "reward-func",
+        "iterable",
+    ],
+)
+def test_unsupported_configurations_are_refused_at_construction(
+    tmp_path, tiny_tokenizer, config, options, message
+):
+    with pytest.raises(ValueError, match=message):
+        make_trainer(tiny_tokenizer, tmp_path, [], mopps=options, **config)
+
+
+def test_unsupported_trl_version_is_refused_at_import(monkeypatch):
+    check_trl_version("1.16.0")
+    check_trl_version("1.16.2+local")
+    for version in ("1.15.0", "1.17.0", "0.16.1"):
+        with pytest.raises(
+            ImportError, match=f"supports TRL 1.16.x, found trl {version}"
+        ):
+            check_trl_version(version)
+    import importlib
+
+    import trl
+
+    import bayesrl.integrations.trl as module
+
+    monkeypatch.setattr(trl, "__version__", "1.17.0")
+    try:
+        with pytest.raises(ImportError, match="found trl 1.17.0"):
+            importlib.reload(module)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)

@@ -1,5 +1,5 @@
 """PromptSelector: interface, checkpoint round-trip, refused feedback, metrics
-(``prompts.md`` section 7.5, items 11 and 12)."""
+and their attribution to the selection that was trained (first in, first out)."""
 
 import numpy as np
 import pytest
@@ -115,7 +115,7 @@ def test_update_info_matches_its_definitions():
         info = selector.update(ids, *feedback(ids, step))
     ids = selector.select()
     successes, trials = feedback(ids, 99)
-    draws = selector._last_selection[1]
+    draws = selector._pending[-1]["draws"]
     mean_before = selector.posterior_mean()[ids]
     info = selector.update(ids, successes, trials)
     assert info["solve_none"] == np.sum(successes == 0)
@@ -131,3 +131,129 @@ def test_update_info_matches_its_definitions():
         stats.spearmanr(draws, -rate).statistic, abs=1e-5
     )
     assert info["selections_ahead"] == 0
+
+
+def selection_record(selector):
+    """Select, and keep what the selection's metrics must later describe:
+    its ids, draws and the posterior means of its prompts when it was made."""
+    ids = selector.select()
+    draws = np.asarray(selector._pending[-1]["draws"])
+    return ids, draws, selector.posterior_mean()[ids]
+
+
+def test_updates_are_attributed_to_the_oldest_pending_selection():
+    """A trainer that prefetches: selection t + 1 is made before update t.
+    Each update's selection metrics describe selection t, the trained one."""
+    selector = PromptSelector(NUM_PROMPTS, BATCH, seed=4, candidate_multiplier=2)
+    for step in range(10):  # learn first, so that correlations are defined
+        ids = selector.select()
+        selector.update(ids, *feedback(ids, step))
+    records = [selection_record(selector)]
+    for step in range(10, 16):
+        records.append(selection_record(selector))  # the prefetched batch
+        assert selector.num_pending == 2
+        ids, draws, means = records.pop(0)
+        successes, trials = feedback(ids, step)
+        info = selector.update(ids, successes, trials)
+        assert info["selections_ahead"] == 1
+        np.testing.assert_array_equal(selector.pending_selections()[0], records[0][0])
+        rate = successes / trials
+        assert info["rho_selected_mopps"] == pytest.approx(
+            stats.spearmanr(draws, -rate).statistic, abs=1e-5
+        )
+        np.testing.assert_allclose(
+            info["selected_mean_quantiles"],
+            np.quantile(means, [0.1, 0.5, 0.9]),
+            rtol=1e-5,
+        )
+
+
+def test_update_without_pending_selection_has_no_selection_metrics():
+    selector = PromptSelector(NUM_PROMPTS, BATCH, seed=0)
+    ids = np.arange(BATCH)
+    info = selector.update(ids, *feedback(ids, 0))
+    assert np.isnan(info["rho_selected_mopps"])
+    assert "selected_mean_quantiles" not in info and info["selections_ahead"] == 0
+
+
+def test_drop_oldest_pending_moves_attribution_to_the_next_selection():
+    selector = PromptSelector(NUM_PROMPTS, BATCH, seed=2)
+    first, second = selector.select(), selector.select()
+    before = selector.state_dict()
+    selector.drop_oldest_pending()
+    np.testing.assert_array_equal(selector.pending_selections()[0], second)
+    for name in ("alpha", "beta", "num_updates"):
+        np.testing.assert_array_equal(selector.state_dict()[name], before[name])
+    assert not np.array_equal(first, second)
+    selector.update(second, *feedback(second, 0))
+    assert selector.num_pending == 0
+    selector.drop_oldest_pending()  # nothing pending: no effect
+    assert selector.num_pending == 0
+
+
+def test_pending_selections_survive_a_state_dict_round_trip():
+    options = dict(discount=0.7, candidate_multiplier=2)
+    original = PromptSelector(NUM_PROMPTS, BATCH, seed=6, **options)
+    for step in range(8):
+        ids = original.select()
+        original.update(ids, *feedback(ids, step))
+    original.select()
+    original.select()  # two selections await feedback
+    saved = original.state_dict()
+    assert saved["pending_ids"].shape == (2, BATCH)
+    resumed = PromptSelector(NUM_PROMPTS, BATCH, seed=0, **options)
+    resumed.load_state_dict(saved)
+    for a, b in zip(
+        original.pending_selections(), resumed.pending_selections(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    for step in range(8, 14):
+        ids = original.pending_selections()[0]
+        info_original = original.update(ids, *feedback(ids, step))
+        info_resumed = resumed.update(ids, *feedback(ids, step))
+        assert info_original.keys() == info_resumed.keys()
+        for name, value in info_original.items():
+            np.testing.assert_allclose(info_resumed[name], value, rtol=1e-6)
+        np.testing.assert_array_equal(original.select(), resumed.select())
+
+
+def test_state_without_pending_entries_loads_with_none_pending():
+    """States written before pending selections were saved still load."""
+    original = PromptSelector(NUM_PROMPTS, BATCH, seed=1)
+    original.select()
+    saved = {k: v for k, v in original.state_dict().items() if "pending" not in k}
+    resumed = PromptSelector(NUM_PROMPTS, BATCH, seed=1)
+    resumed.load_state_dict(saved)
+    assert resumed.num_pending == 0 and resumed.num_selections == 1
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda s: s.pop("pending_draws"), "pending_draws"),
+        (lambda s: s.update(pending_ids=s["pending_ids"][:, :-1]), "pending_ids"),
+        (lambda s: s.update(pending_ids=s["pending_ids"] + NUM_PROMPTS), "not in"),
+    ],
+)
+def test_load_refuses_bad_pending_entries_and_changes_nothing(edit, message):
+    saved = PromptSelector(NUM_PROMPTS, BATCH, seed=1)
+    saved.select()
+    state = saved.state_dict()
+    edit(state)
+    target = PromptSelector(NUM_PROMPTS, BATCH, seed=1)
+    target.select()
+    before = target.state_dict()
+    with pytest.raises(ValueError, match=message):
+        target.load_state_dict(state)
+    after = target.state_dict()
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value)
+
+
+def test_pending_selections_are_bounded():
+    from bayesrl.prompts.selector import MAX_PENDING_SELECTIONS
+
+    selector = PromptSelector(64, 2, seed=0)
+    selections = [selector.select() for _ in range(MAX_PENDING_SELECTIONS + 3)]
+    assert selector.num_pending == MAX_PENDING_SELECTIONS
+    np.testing.assert_array_equal(selector.pending_selections()[0], selections[3])
