@@ -11,6 +11,7 @@ every public subpackage: ``docs/api/<subpackage>.md`` lists those names in an
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from pathlib import Path
 
@@ -111,6 +112,95 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 API_NAME_COUNT = write_api_pages(Path(__file__).parent)
+
+
+RESULTS = Path(__file__).parents[1] / "benchmarks" / "results"
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    cells = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _interval(mean: float, half: float) -> str:
+    return f"{mean:.4g} ± {half:.2g}"
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+REGRET_HEADER = ["instance", "agent", "T", "seeds", "regret (95%)"]
+
+
+def _bandit_sections() -> list[str]:
+    """The K-armed and contextual regret tables."""
+    bandits = [
+        [r["instance"], r["agent"], r["horizon"], r["seeds"]]
+        + [_interval(r["regret"], r["ci95"])]
+        for r in _load("bandits.json")["regret"]
+    ]
+    contextual = [
+        [r["instance"], r["agent"], r["num_steps"], r["num_seeds"]]
+        + [_interval(r["regret_mean"], r["regret_95_half_width"])]
+        for r in _load("contextual.json")["regret"]["rows"]
+    ]
+    return [
+        "## K-armed bandits (`bandits.json`)\n",
+        _table(REGRET_HEADER, bandits),
+        "## Contextual bandits (`contextual.json`)\n",
+        _table(REGRET_HEADER, contextual),
+    ]
+
+
+def _rl_sections() -> list[str]:
+    """The PSRL families, the Langevin N-chain table and the prompt simulator."""
+    out = []
+    psrl = _load("psrl_full_fmdp_hard.json")
+    for family in ("fmdp", "hard"):
+        rows = [
+            [name, _interval(*agent["cumulative_regret"])]
+            for name, agent in psrl[family]["agents"].items()
+        ]
+        out += [
+            f"## PSRL, random FMDP family `{family}` "
+            "(`psrl_full_fmdp_hard.json`, 500 episodes, 20 seeds)\n",
+            _table(["agent", "cumulative regret (95%)"], rows),
+        ]
+    nchain = _load("langevin_full_table.json")["nchain"]
+    rows = [[name, _interval(r["mean"], r["ci95"])] for name, r in nchain.items()]
+    out += [
+        "## Langevin, N-chain (`langevin_full_table.json`, 20 seeds)\n",
+        _table(["method / N", "score (95%)"], rows),
+    ]
+    metrics = ("zero_variance_fraction", "steps_to_target", "final_accuracy")
+    methods = _load("prompts.json")["simulator"][0]["methods"]
+    rows = [
+        [name] + [_interval(m[k]["mean"], m[k]["half_width"]) for k in metrics]
+        for name, m in methods.items()
+    ]
+    out += [
+        "## Prompt selection, simulator (`prompts.json`, 3 seeds)\n",
+        _table(["method", *metrics], rows),
+    ]
+    return out
+
+
+def write_benchmarks_page(root: Path) -> None:
+    """``benchmarks.md``: the committed results as tables, regenerated every build."""
+    intro = (
+        "# Benchmark results\n\nGenerated at build time from the committed files "
+        "in `benchmarks/results/` (one per suite; see its `README.md` for the "
+        "commands and dates). Means with 95% intervals over seeds, single runs. "
+        "The reproduction pages discuss them.\n\n"
+    )
+    sections = _bandit_sections() + _rl_sections()
+    _write_if_changed(root / "benchmarks.md", intro + "\n".join(sections))
+
+
+write_benchmarks_page(Path(__file__).parent)
 
 
 def _constant_doc(app, what, name, obj, options, lines):
