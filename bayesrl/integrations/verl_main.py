@@ -136,7 +136,10 @@ __all__ = [
 ]
 
 SAMPLER_STATE_FILE = "mopps_sampler.npz"
-DEFAULT_OVERRIDES = ("trainer.use_v1=false", "data.dataloader_num_workers=0")
+# verl 0.9's main_ppo defaults to the v1 trainer; 0.8 has no such switch.
+DEFAULT_OVERRIDES = ("data.dataloader_num_workers=0",) + (
+    ("trainer.use_v1=false",) if _RUNNER_MODULE.__name__.endswith("_v0") else ()
+)
 
 
 def dataset_prompt_ids(dataset: Sized) -> list[Any]:

@@ -196,10 +196,16 @@ def train(run_dir: Path, args: list[str]) -> list[dict]:
     record_file = run_dir / "updates.jsonl"
     record_file.unlink(missing_ok=True)
     ray_init(record_file)
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # raise the run's error, not SystemExit
     try:
         verl_main.main(args, task_runner_class=ScriptedTaskRunner)
     finally:
         ray.shutdown()
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR")
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
     with open(record_file) as handle:
         return [json.loads(line) for line in handle]
 
