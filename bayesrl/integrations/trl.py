@@ -55,13 +55,14 @@ default) so the column reaches the reward hook.
 Checkpoints. Each checkpoint folder gets ``mopps_selector.npz`` (posterior,
 key, counters and the selections awaiting feedback) and
 ``mopps_sampler.json`` (chunks of the current pass already selected);
-``resume_from_checkpoint`` restores both. The resumed sampler first re-emits
-the selections that were prefetched but not trained, then completes the pass:
-the run continues with the same selections and posterior as an uninterrupted
-one, provided the checkpoint ends a generation (always true with the defaults;
-otherwise TRL regenerates the buffered batch and a warning is logged).
-``ignore_data_skip`` is forced on: transformers would otherwise fast-forward
-the dataloader by re-running selections.
+``resume_from_checkpoint`` restores both. transformers then skips the part of
+the interrupted pass already trained (``ignore_data_skip`` is forced to
+False; the sampler emits placeholders for it, read by nothing), the sampler
+re-emits the selections that were prefetched but not trained, and the pass
+continues: the run proceeds with the same selections, posterior, sampled
+completions and RNG states as an uninterrupted one. This needs a checkpoint
+that ends a generation (every checkpoint with TRL's defaults); resuming from
+one inside a generation, which TRL would regenerate, raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -161,9 +162,11 @@ class MoPPSRepeatSampler(Sampler[int]):
 
     Each pass yields ``floor(N / B_hat)`` chunks; a chunk is selected only
     when its first index is requested. ``state_dict`` holds the selections
-    made in the current pass; after ``load_state_dict`` the next pass first
-    re-emits the selections still awaiting feedback in the loaded selector
-    (prefetched, never trained) and then completes the interrupted pass.
+    made in the current pass. After ``load_state_dict`` the next iteration
+    resumes the interrupted pass: first one placeholder chunk (index 0) per
+    chunk already trained, which transformers skips without reading
+    (``skip_first_batches``), then the selections still awaiting feedback
+    (prefetched, never trained), then new selections to the end of the pass.
     """
 
     def __init__(
@@ -173,12 +176,19 @@ class MoPPSRepeatSampler(Sampler[int]):
         self.mini_repeat_count = int(mini_repeat_count)
         self.repeat_count = int(repeat_count)
         self.chunks_in_pass = 0
+        self._skipped = 0
         self._replay: list[list[int]] = []
 
     def __iter__(self) -> Iterator[int]:
-        replay, self._replay = self._replay, []
-        if not replay and self.chunks_in_pass >= self.adapter.steps_per_epoch:
+        skipped, replay = self._skipped, self._replay
+        self._skipped, self._replay = 0, []
+        if (
+            not (skipped or replay)
+            and self.chunks_in_pass >= self.adapter.steps_per_epoch
+        ):
             self.chunks_in_pass = 0
+        for _ in range(skipped):
+            yield from self._repeat([0] * self.adapter.batch_size)
         for chunk in replay:
             yield from self._repeat(chunk)
         while self.chunks_in_pass < self.adapter.steps_per_epoch:
@@ -194,6 +204,9 @@ class MoPPSRepeatSampler(Sampler[int]):
         self.chunks_in_pass = int(state["chunks_in_pass"])
         pending = self.adapter.selector.pending_selections()
         self._replay = [chunk.tolist() for chunk in pending]
+        at_pass_end = self.chunks_in_pass >= self.adapter.steps_per_epoch
+        trained = self.chunks_in_pass - len(pending)
+        self._skipped = 0 if at_pass_end and not pending else trained
 
     def _repeat(self, chunk: list[int]) -> Iterator[int]:
         for _ in range(self.repeat_count):
@@ -265,9 +278,12 @@ class MoPPSGRPOTrainer(GRPOTrainer):
         self.mopps_expected_lag = prefetch_lag(
             self.args.gradient_accumulation_steps, self._batches_per_selection
         )
-        if not self.args.ignore_data_skip:
-            logger.info("MoPPSGRPOTrainer sets ignore_data_skip=True (see module doc)")
-            self.args.ignore_data_skip = True
+        if self.args.ignore_data_skip:
+            logger.warning(
+                "MoPPSGRPOTrainer sets ignore_data_skip=False: on resume "
+                "transformers skips the trained part of the pass (module doc)"
+            )
+            self.args.ignore_data_skip = False
 
     @property
     def _batches_per_selection(self) -> int:
@@ -344,12 +360,10 @@ class MoPPSGRPOTrainer(GRPOTrainer):
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
-        micro_steps = self.state.global_step * self.args.gradient_accumulation_steps
-        if micro_steps % self._batches_per_selection:
+        if not self._ends_a_generation():
             logger.warning(
                 "checkpoint-%d ends inside a generation (steps_per_generation * "
-                "num_iterations = %d micro-batches); on resume TRL regenerates it, "
-                "so the resumed run is not identical to an uninterrupted one",
+                "num_iterations = %d micro-batches): resuming from it is refused",
                 self.state.global_step,
                 self._batches_per_selection,
             )
@@ -359,6 +373,19 @@ class MoPPSGRPOTrainer(GRPOTrainer):
             save_state(os.path.join(output_dir, STATE_FILE), self.mopps.state_dict())
             with open(os.path.join(output_dir, SAMPLER_FILE), "w") as handle:
                 json.dump(self.mopps_sampler.state_dict(), handle)
+
+    def _ends_a_generation(self) -> bool:
+        """Whether the optimizer steps so far end a generation and the
+        trainer's epochs hold whole optimizer steps, so that transformers'
+        skip on resume (``global_step`` x ``gradient_accumulation_steps``
+        micro-batches, modulo the epoch) covers whole selections."""
+        accumulation = self.args.gradient_accumulation_steps
+        micro_batches = self.state.global_step * accumulation
+        pass_batches = self.mopps.steps_per_epoch * self._batches_per_selection
+        return (
+            micro_batches % self._batches_per_selection == 0
+            and pass_batches % accumulation == 0
+        )
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
@@ -372,6 +399,15 @@ class MoPPSGRPOTrainer(GRPOTrainer):
                 STATE_FILE,
             )
             return
+        if not self._ends_a_generation():
+            raise ValueError(
+                f"{checkpoint} ends inside a generation (global step "
+                f"{self.state.global_step} x gradient_accumulation_steps is not a "
+                "multiple of steps_per_generation * num_iterations, or a pass is "
+                "not a whole number of optimizer steps): TRL would regenerate the "
+                "buffered batch, so the run cannot continue as it would have; "
+                "resume from a checkpoint that ends a generation"
+            )
         with open(os.path.join(checkpoint, SAMPLER_FILE)) as handle:
             sampler_state = json.load(handle)
         self.mopps.load_state_dict(load_state(path))

@@ -11,16 +11,17 @@ for a policy whose success rate on "a + b =" is a known function of the
 prompt, :func:`true_rate`: completion ``k`` of prompt ``uid`` at optimizer
 step ``s`` succeeds (reward 1.0, else 0.0) when ``u < true_rate(a, b)`` with
 ``u`` uniform from ``numpy.random.default_rng((SEED, uid, s, k))``; ``k`` is
-the completion's row in the generation batch gathered over processes. The
-draw depends on nothing else, so a resumed run draws exactly what an
-uninterrupted run draws, and the posterior can be checked against the truth.
+the completion's row in the generation batch gathered over processes. The draw
+depends on nothing else, so a resumed run draws exactly what an uninterrupted
+run draws, and the posterior can be checked against the truth.
 
 Recording (observation only): every ``select`` of the trainer's adapter (the
-uids chosen, in order) and every reward call (step, the uids and rewards of
-this process's rows, in order) go to one event list, so the order of
-selections and updates, the rewards TRL computed and the logged metrics can
-be checked independently. ``python -m trl_fit.run OUT ...`` under
-``torchrun`` writes ``OUT/rank<r>.json``.
+uids chosen, in order) and every reward call (step, the uids, rewards and
+sampled completions of this process's rows, in order) go to one event list, so
+the order of selections and updates, the rewards TRL computed and the logged
+metrics can be checked independently. The learning rate is constant, so a run
+resumed with a shorter ``max_steps`` trains as the longer one did. ``python -m
+trl_fit.run OUT ...`` under ``torchrun`` writes ``OUT/rank<r>.json``.
 """
 
 from __future__ import annotations
@@ -104,7 +105,13 @@ def coin_reward(events: list):
             )
             values.append(float(generator.random() < success_rate))
         events.append(
-            {"kind": "reward", "step": step, "uids": list(uid), "rewards": values}
+            {
+                "kind": "reward",
+                "step": step,
+                "uids": list(uid),
+                "rewards": values,
+                "completions": list(completions),
+            }
         )
         return values
 
@@ -120,6 +127,7 @@ def make_trainer(output_dir, events: list, num_prompts=64, mopps=None, **config)
         num_generations=NUM_GENERATIONS,
         max_completion_length=4,
         learning_rate=1e-3,
+        lr_scheduler_type="constant",
         report_to="none",
         use_cpu=True,
         bf16=False,
