@@ -1,7 +1,7 @@
 """Sphinx configuration: MyST pages and notebooks (myst-nb), API from docstrings.
 
 Build (warnings are errors, tutorials executed): ``bash .ci/docs.sh``, or
-``pip install -e ".[docs,plot]" && sphinx-build -W docs docs/_build``.
+``pip install -e ".[docs,plot]" && sphinx-build -W docs docs/_build/html``.
 
 The API reference is generated here, before the build, from the ``__all__`` of
 every public subpackage: ``docs/api/<subpackage>.md`` lists those names in an
@@ -26,7 +26,8 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
 ]
-exclude_patterns = ["_build", "api/_generated/*.rst.tmp", "**.ipynb_checkpoints"]
+# jupyter_execute: myst-nb's executed copies, written beside the output folder.
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints"]
 html_theme = "furo"
 html_title = f"bayesrl {release}"
 myst_enable_extensions = ["dollarmath", "colon_fence"]
