@@ -252,6 +252,7 @@ class SelectorAdapter:
                 f"{int(refused.sum())} of {rewards.size} rewards are not finite "
                 f"(e.g. {rewards[refused][:3]}); the prompt selector was not updated"
             )
+        self._check_within_oldest_selection(positions)
         scored = ~unscored
         info: dict[str, Any] = {}
         if scored.any():
@@ -265,6 +266,27 @@ class SelectorAdapter:
             "mopps update %d: %s", self.selector.num_updates, flat_metrics(info)
         )
         return info
+
+    def _check_within_oldest_selection(self, positions: np.ndarray) -> None:
+        """Refuse feedback for prompts that the selection it answers (the
+        oldest one awaiting feedback) did not choose."""
+        pending = self.selector.pending_selections()
+        if not pending:
+            return
+        outside = np.setdiff1d(positions, pending[0])
+        if outside.size:
+            raise ValueError(
+                f"feedback for {outside.size} prompts the selection it answers did "
+                f"not choose (dataset positions {outside[:10].tolist()}); an update "
+                "must hold the prompts of the oldest selection awaiting feedback. "
+                "The prompt selector was not updated"
+            )
+
+    def drop_pending(self) -> None:
+        """Close every selection awaiting feedback without evidence (their
+        rewards were lost, e.g. a checkpoint written before the update)."""
+        while self.selector.num_pending:
+            self.selector.drop_oldest_pending()
 
     def state_dict(self) -> dict[str, Any]:
         """Selector state, the largest lag seen and the id-map checksum."""

@@ -191,4 +191,7 @@ class MoPPSSampler(AbstractCurriculumSampler):
         return self.adapter.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore. verl 0.7.1 checkpoints before the step's ``update``, so the
+        saved step's selection never gets its rewards: it is closed here."""
         self.adapter.load_state_dict(state_dict)
+        self.adapter.drop_pending()
