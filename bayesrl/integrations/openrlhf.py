@@ -32,7 +32,7 @@ each step's logs describe the batch that step trained on.
 Rewards become successes by ``evidence``: ``"binary"`` (default) counts
 ``reward >= success_threshold`` (1.0); a reward model's unbounded scores need
 a threshold of their scale (``--mopps.success_threshold 0.0``) or
-``--mopps.evidence clip`` for scores in ``[0, 1]``.
+``--mopps.evidence fractional`` for scores in ``[0, 1]``.
 
 Steps. OpenRLHF sizes the actor's (and critic's) LR schedule from
 ``PPOTrainer.max_steps``, which ``prepare_datasets`` computes from the whole
