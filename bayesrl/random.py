@@ -368,9 +368,64 @@ _FALLBACK_BLOCK = 16
 _FEW_LANES = 1024
 
 
+def _int_view(a: Array) -> Array:
+    """The bits of a float32/float64 array as signed integers of the same width."""
+    return jax.lax.bitcast_convert_type(
+        a, np.int32 if a.dtype == np.float32 else np.int64
+    )
+
+
+def _is_positive(a: Array) -> Array:
+    """``a > 0`` read off the bits, so that subnormal shapes count as positive
+    (XLA:CPU flushes subnormal operands to zero in comparisons and arithmetic);
+    False for zero, negatives and NaN, True for ``+inf``."""
+    inf_bits = np.array(np.inf, a.dtype).view(_int_view(a).dtype)
+    bits = _int_view(a)
+    return (bits > 0) & (bits <= inf_bits)
+
+
+def _is_subnormal(a: Array) -> Array:
+    """Positive subnormal ``a`` (below the smallest normal float), from the bits."""
+    tiny_bits = np.array(np.finfo(a.dtype).tiny, a.dtype).view(_int_view(a).dtype)
+    bits = _int_view(a)
+    return (bits > 0) & (bits < tiny_bits)
+
+
+def _log_positive(a: Array) -> Array:
+    """``log a`` for positive ``a``, exact for subnormals too: a subnormal is its
+    integer mantissa times the smallest subnormal, and that integer converts to
+    the float dtype exactly (it is below ``2**nmant``)."""
+    dtype = a.dtype
+    subnormal = _is_subnormal(a)
+    mantissa = jnp.where(subnormal, _int_view(a), 1).astype(dtype)
+    log_step = np.log(np.float64(np.finfo(dtype).smallest_subnormal)).astype(dtype)
+    return jnp.where(subnormal, jnp.log(mantissa) + log_step, jnp.log(a))
+
+
+def _boost_terms(boost_unit: Array, a: Array) -> tuple[Array, Array]:
+    """``log U^(1/a) = log(U) / a`` with ``U = 1 - boost_unit`` in (0, 1], and the
+    log of its magnitude, ``log(-log U) - log a`` (-inf where ``U = 1``).
+
+    ``log(U) / a`` overflows to -inf for ``a`` below about ``16 / max float``
+    (5e-38 in float32), the correct limit of the variate (it underflows to 0).
+    For subnormal ``a``, which the CPU flushes to zero (``0/0`` where
+    ``U = 1``), the term is computed as ``-exp(magnitude)`` instead, from the
+    exact log of ``a``. The magnitude stays finite where the term overflows,
+    so two such variates can still be compared (:func:`beta`,
+    :func:`dirichlet`). For normal ``a`` the term is unchanged, bit for bit.
+    """
+    log_unit = jnp.log1p(-boost_unit)
+    magnitude = jnp.log(-log_unit) - _log_positive(jnp.where(_is_positive(a), a, 1.0))
+    boost = jnp.where(_is_subnormal(a), -jnp.exp(magnitude), log_unit / a)
+    return boost, magnitude
+
+
 @functools.cache
 def _log_gamma_lanes(
-    num_candidates: int | None, shapes_at_least_one: bool, dtype_name: str
+    num_candidates: int | None,
+    shapes_at_least_one: bool,
+    dtype_name: str,
+    with_magnitude: bool = False,
 ):
     """The log-Gamma kernel over flat lanes ``(k0, k1, low, a)``, all ``[n]``.
 
@@ -398,6 +453,10 @@ def _log_gamma_lanes(
     kernel always runs on one flat array. XLA:CPU vectorises flat loops but
     not the short minor axes that vmap would create (``[seeds, 10]`` for ten
     arms).
+
+    With ``with_magnitude`` the kernel returns ``[2, n]``: the log-Gamma draws
+    and the log magnitude of their boosting term (:func:`_boost_terms`), which
+    orders two draws that both underflow to -inf.
     """
     dtype = np.dtype(dtype_name)
 
@@ -406,7 +465,8 @@ def _log_gamma_lanes(
         first_candidates = num_candidates
         if first_candidates is None:
             first_candidates = 3 if num_lanes <= _FEW_LANES else 1
-        valid = a > 0  # False for a <= 0 and NaN: sampled with a dummy, masked below
+        # False for a <= 0 and NaN: sampled with a dummy, masked below.
+        valid = _is_positive(a)
         boosted = jnp.logical_not(shapes_at_least_one) & (a < 1.0)
         a_main = jnp.where(valid, jnp.where(boosted, a + 1.0, a), 1.0)
         d = a_main - np.array(1.0 / 3.0, dtype)
@@ -467,9 +527,15 @@ def _log_gamma_lanes(
         result = jnp.log(d) + log_v
         if not shapes_at_least_one:
             boost_unit, _ = _lane_units(k0, k1, np.uint32(_BOOST_COUNTER), low, dtype)
-            boost = jnp.log1p(-boost_unit) / a  # log U^(1/a), U in (0, 1]
+            boost, magnitude = _boost_terms(boost_unit, a)
             result = jnp.where(boosted, result + boost, result)
-        return jnp.where(valid, result, jnp.nan)
+            if with_magnitude:
+                magnitude = jnp.where(boosted, magnitude, -jnp.inf)
+                return jnp.stack([jnp.where(valid, result, jnp.nan), magnitude])
+        result = jnp.where(valid, result, jnp.nan)
+        if with_magnitude:
+            return jnp.stack([result, jnp.full_like(result, -jnp.inf)])
+        return result
 
     lanes_fn = jax.custom_batching.custom_vmap(kernel)
 
@@ -480,7 +546,9 @@ def _log_gamma_lanes(
             for arg, batched in zip(args, in_batched, strict=True)
         ]
         out = lanes_fn(*(arg.reshape(-1) for arg in full))
-        return out.reshape(axis_size, -1), True
+        lead = out.shape[:-1]  # (2,) with the magnitude, else ()
+        out = out.reshape(*lead, axis_size, -1)
+        return jnp.moveaxis(out, len(lead), 0), True
 
     return lanes_fn
 
@@ -513,9 +581,21 @@ def log_gamma(
             boosting uniform that shapes below one need.
 
     Returns:
-        ``log G`` with ``G ~ Gamma(a, 1)``; finite for every finite ``a > 0``,
-        NaN where ``a <= 0`` or ``a`` is NaN.
+        ``log G`` with ``G ~ Gamma(a, 1)``; finite for every finite ``a > 0``
+        except where ``log G`` is below the most negative float (possible for
+        ``a`` below about 5e-38 in float32, subnormals included), which gives
+        -inf, the correct limit; NaN where ``a <= 0`` or ``a`` is NaN.
     """
+    return _log_gamma_and_magnitude(
+        key, shape_param, shape, dtype, num_candidates, shapes_at_least_one, False
+    )[0]
+
+
+def _log_gamma_and_magnitude(
+    key, shape_param, shape, dtype, num_candidates, shapes_at_least_one, magnitude
+) -> tuple[Array, Array | None]:
+    """:func:`log_gamma`, and with ``magnitude`` (fast path only, else None) the
+    log magnitude of each draw's boosting term (-inf where there is none)."""
     _check_key(key)
     if num_candidates is not None and (
         not isinstance(num_candidates, int) or num_candidates < 1
@@ -528,21 +608,29 @@ def log_gamma(
     out_shape = tuple(shape) if shape is not None else a.shape
     a = jnp.broadcast_to(a, out_shape)
     if not _fast_path(key):
-        return jnp.where(a > 0, jax.random.loggamma(key, a, out_shape, dtype), jnp.nan)
+        log_g = jax.random.loggamma(key, a, out_shape, dtype)
+        # jax.random gives NaN at subnormal shapes (flushed to 0); -inf is the limit.
+        log_g = jnp.where(jnp.isnan(log_g), -jnp.inf, log_g)
+        return jnp.where(_is_positive(a), log_g, jnp.nan), None
     num_lanes = math.prod(out_shape)
     if num_lanes == 0:
-        return jnp.zeros(out_shape, dtype)
+        empty = jnp.zeros(out_shape, dtype)
+        return empty, (empty if magnitude else None)
     if num_lanes >= 2**32:
         raise ValueError(f"at most 2**32 - 1 variates per call, asked for {num_lanes}")
     data = jax.random.key_data(key)
-    lanes_fn = _log_gamma_lanes(num_candidates, bool(shapes_at_least_one), dtype.name)
+    lanes_fn = _log_gamma_lanes(
+        num_candidates, bool(shapes_at_least_one), dtype.name, bool(magnitude)
+    )
     out = lanes_fn(
         jnp.broadcast_to(data[0], (num_lanes,)),
         jnp.broadcast_to(data[1], (num_lanes,)),
         jax.lax.iota(np.uint32, num_lanes),
         a.reshape(-1),
     )
-    return out.reshape(out_shape)
+    if magnitude:
+        return out[0].reshape(out_shape), out[1].reshape(out_shape)
+    return out.reshape(out_shape), None
 
 
 def gamma(
@@ -605,14 +693,23 @@ def beta(
     shapes = jnp.stack(
         [jnp.broadcast_to(a, out_shape), jnp.broadcast_to(b, out_shape)]
     ).astype(dtype)
-    log_a, log_b = log_gamma(
-        key,
-        shapes,
-        dtype=dtype,
-        num_candidates=num_candidates,
-        shapes_at_least_one=shapes_at_least_one,
+    # Tiny shapes (a, b below about 5e-38 in float32) can underflow both log
+    # Gammas to -inf, where the sigmoid would be NaN; the larger draw is then
+    # the one with the smaller boosting magnitude, and the variate is 0 or 1.
+    tiny_possible = not shapes_at_least_one
+    (log_a, log_b), magnitude = _log_gamma_and_magnitude(
+        key, shapes, None, dtype, num_candidates, shapes_at_least_one, tiny_possible
     )
-    return jax.nn.sigmoid(log_a - log_b)
+    x = jax.nn.sigmoid(log_a - log_b)
+    if not tiny_possible:
+        return x
+    both = jnp.isneginf(log_a) & jnp.isneginf(log_b)
+    if magnitude is None:  # slow path: no magnitudes; P(a wins) ~ a / (a + b)
+        log_ratio = _log_positive(shapes[0]) - _log_positive(shapes[1])
+        wins = uniform(split(key)[1], out_shape, dtype) < jax.nn.sigmoid(log_ratio)
+    else:
+        wins = magnitude[0] < magnitude[1]
+    return jnp.where(both, wins.astype(dtype), x)
 
 
 def dirichlet(
@@ -637,12 +734,22 @@ def dirichlet(
     if alpha.ndim < 1:
         raise ValueError("alpha must have at least one axis (the categories)")
     batch = tuple(shape) if shape is not None else alpha.shape[:-1]
-    log_g = log_gamma(
+    log_g, magnitude = _log_gamma_and_magnitude(
         key,
         alpha,
         batch + alpha.shape[-1:],
         dtype,
-        num_candidates=num_candidates,
-        shapes_at_least_one=shapes_at_least_one,
+        num_candidates,
+        shapes_at_least_one,
+        not shapes_at_least_one,
     )
-    return jax.nn.softmax(log_g, axis=-1)
+    x = jax.nn.softmax(log_g, axis=-1)
+    if shapes_at_least_one:
+        return x
+    # Every log Gamma of a row at -inf (tiny alphas): the largest draw is the
+    # one with the smallest boosting magnitude (see beta).
+    all_neginf = jnp.all(jnp.isneginf(log_g), axis=-1, keepdims=True)
+    if magnitude is None:  # slow path: no magnitudes; the largest alpha wins
+        magnitude = -_log_positive(jnp.broadcast_to(alpha, log_g.shape).astype(x.dtype))
+    winner = jax.nn.one_hot(jnp.argmin(magnitude, axis=-1), x.shape[-1], dtype=x.dtype)
+    return jnp.where(all_neginf, winner, x)
