@@ -324,13 +324,12 @@ def _draw_digests(seed):
     key = jax.random.key(seed)
     shapes = ORDINARY_SHAPES
     tiled = jnp.tile(shapes, 8)
+    big = jnp.tile(shapes[6:], 8)
     draws = (
         fast_random.log_gamma(key, tiled),
         fast_random.gamma(key, tiled),
         fast_random.beta(key, tiled, jnp.repeat(shapes[::-1], 8)),
-        fast_random.beta(
-            key, jnp.tile(shapes[6:], 8), jnp.tile(shapes[6:], 8), shapes_at_least_one=True
-        ),
+        fast_random.beta(key, big, big, shapes_at_least_one=True),
         fast_random.dirichlet(key, jnp.tile(shapes[1:], (5, 1))),
         jax.vmap(lambda k: fast_random.beta(k, shapes, shapes[::-1]))(
             jax.random.split(key, 4)
