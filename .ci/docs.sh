@@ -15,5 +15,5 @@ python -m pip install --quiet -e ".[docs,plot]"
 start=$SECONDS
 rm -rf docs/_build docs/api
 BAYESRL_DOCS_EXECUTE=force \
-  python -m sphinx -W --keep-going -b html docs docs/_build/html
+  python -m sphinx -q -W --keep-going -b html docs docs/_build/html
 echo "docs built in $((SECONDS - start)) s (sphinx-build -W, tutorials executed)"
