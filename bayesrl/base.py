@@ -22,6 +22,7 @@ rewards) combined with a decision rule; :func:`make_agent` does the plumbing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -138,8 +139,9 @@ class UpdateInfo(NamedTuple):
     """Diagnostics of a bandit update.
 
     Attributes:
-        rejected: True when the batch held a non-finite reward; the whole batch
-            was then ignored and the previous state kept.
+        rejected: True when the batch held a non-finite reward or one outside
+            the belief's ``reward_range``; the whole batch was then ignored and
+            the previous state kept.
     """
 
     rejected: Array
@@ -163,13 +165,20 @@ def flatten_feedback(transition: Transition) -> tuple[Array, Array]:
 def guarded_update(
     belief: Belief, state: State, arms: Array, rewards: Array, weights: Array
 ) -> tuple[State, UpdateInfo]:
-    """One round of a belief's update, guarded against non-finite rewards.
+    """One round of a belief's update, guarded against non-finite rewards and
+    rewards outside the belief's ``reward_range``.
 
-    A batch containing a non-finite reward on a non-padding item is ignored as a
+    A batch containing such a reward on a non-padding item is ignored as a
     whole (the previous state is kept) and flagged in :class:`UpdateInfo`.
     """
     in_range = (arms >= 0) & (arms < belief.num_arms) & (weights != 0)
-    rejected = jnp.any(in_range & ~jnp.isfinite(rewards))
+    acceptable = jnp.isfinite(rewards)
+    low, high = belief.reward_range
+    if low > -math.inf:  # static: unbounded ranges cost no comparison
+        acceptable = acceptable & (rewards >= low)
+    if high < math.inf:
+        acceptable = acceptable & (rewards <= high)
+    rejected = jnp.any(in_range & ~acceptable)
     safe_rewards = jnp.where(in_range, rewards, 0.0)
     new_state = belief.update(state, arms, safe_rewards, weights)
     state = jax.tree.map(

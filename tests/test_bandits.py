@@ -141,6 +141,36 @@ def test_non_finite_reward_is_rejected_and_state_kept():
     assert jnp.array_equal(new_state.beta, state.beta)
 
 
+@pytest.mark.parametrize(
+    "reward", [5.0, -1.0, 1.0 + 1e-6, -1e-30, np.inf, -np.inf, np.nan, 3e38]
+)
+def test_out_of_support_reward_is_rejected_and_state_kept(reward):
+    # A Bernoulli reward of 5.0 would make the failure count -4 (NaN draws).
+    belief = beliefs.beta_bernoulli(3)
+    agent = bandits.thompson_sampling(belief)
+    state, _ = agent.update(
+        jax.random.key(0), agent.init(jax.random.key(0)), transition(0, 1.0)
+    )
+    arms, rewards = jnp.array([1, 2]), jnp.array([0.0, reward], jnp.float32)
+    new_state, info = jax.jit(agent.update)(
+        jax.random.key(0), state, transition(arms, rewards)
+    )
+    assert bool(info.rejected)
+    assert jax.tree.all(jax.tree.map(jnp.array_equal, state, new_state))
+    # The bounds themselves are in the support.
+    _, info = agent.update(
+        jax.random.key(0), state, transition(arms, jnp.array([0.0, 1.0]))
+    )
+    assert not bool(info.rejected)
+
+
+def test_unbounded_beliefs_accept_any_finite_reward():
+    agent = bandits.thompson_sampling(beliefs.gaussian(3))
+    state = agent.init(jax.random.key(0))
+    _, info = agent.update(jax.random.key(0), state, transition(1, 5.0))
+    assert not bool(info.rejected)
+
+
 def test_batched_feedback_equals_sequential_for_the_agent():
     agent = agents()["thompson_beta"]
     state = agent.init(jax.random.key(0))

@@ -298,3 +298,41 @@ def test_beta_quantile_at_bayes_ucb_levels(a, b, level):
         successes=jnp.array([a - 1.0, 0.0]), failures=jnp.array([b - 1.0, 0.0])
     )
     assert abs(float(belief.quantile(state, level)[0]) - expected) < 1e-4
+
+
+@pytest.mark.parametrize(
+    "factory, name, value",
+    [
+        (beliefs.beta_bernoulli, "prior_alpha", 1e-39),
+        (beliefs.beta_bernoulli, "prior_alpha", 1e39),
+        (beliefs.beta_bernoulli, "prior_beta", 1e-30),
+        (beliefs.beta_bernoulli, "prior_beta", [1.0, 1.0, 1e20]),
+        (beliefs.gaussian, "prior_std", 1e-20),
+        (beliefs.gaussian, "noise_std", 1e30),
+        (beliefs.gaussian, "prior_mean", 1e30),
+        (beliefs.gaussian, "prior_mean", float("nan")),
+        (beliefs.gaussian, "prior_mean", [0.0, 0.0]),
+        (beliefs.normal_gamma, "prior_shape", 1e-39),
+        (beliefs.normal_gamma, "prior_rate", 1e39),
+        (beliefs.normal_gamma, "prior_precision_scale", 1e-25),
+        (beliefs.normal_gamma, "prior_mean", -float("inf")),
+    ],
+)
+def test_factories_refuse_hyper_parameters_outside_the_state_dtype(
+    factory, name, value
+):
+    with pytest.raises(ValueError, match=name):
+        factory(3, **{name: value})
+
+
+@pytest.mark.parametrize("value", [1e-9, 1e-3, 1.0, 1e9])
+def test_factories_accept_representable_hyper_parameters_and_draw_no_nan(value):
+    for belief in (
+        beliefs.beta_bernoulli(3, prior_alpha=value, prior_beta=value),
+        beliefs.gaussian(3, prior_std=value, noise_std=value, prior_mean=value),
+        beliefs.normal_gamma(3, prior_shape=value, prior_rate=value),
+    ):
+        state = belief.init()
+        for seed in range(20):
+            draw = belief.sample(jax.random.key(seed), state)
+            assert not bool(jnp.any(jnp.isnan(draw))), (belief.name, value)

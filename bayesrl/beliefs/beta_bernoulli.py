@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesrl import random as fast_random
-from bayesrl._checks import check_positive
+from bayesrl._checks import check_representable
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     all_at_least_one,
@@ -293,8 +293,9 @@ def beta_bernoulli(
         :class:`BetaBernoulliState` (``state.alpha``, ``state.beta``).
     """
     check_num_arms(num_arms)
-    check_positive("prior_alpha", prior_alpha, num_arms)
-    check_positive("prior_beta", prior_beta, num_arms)
+    dtype = jnp.result_type(float)
+    check_representable("prior_alpha", prior_alpha, num_arms, dtype)
+    check_representable("prior_beta", prior_beta, num_arms, dtype)
     check_discount("discount", discount)
     check_discount("visit_discount", visit_discount)
     capacity = 0

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesrl import random as fast_random
-from bayesrl._checks import check_positive
+from bayesrl._checks import check_representable
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     check_discount,
@@ -121,8 +121,10 @@ def gaussian(
         discount: time discount ``gamma`` in (0, 1], once per update round.
     """
     check_num_arms(num_arms)
-    check_positive("noise_std", noise_std, num_arms)
-    check_positive("prior_std", prior_std, num_arms)
+    dtype = jnp.result_type(float)
+    check_representable("prior_mean", prior_mean, num_arms, dtype, positive=False)
+    check_representable("noise_std", noise_std, num_arms, dtype)
+    check_representable("prior_std", prior_std, num_arms, dtype)
     check_discount("discount", discount)
     return Belief(
         init=lambda: init(num_arms, prior_mean, prior_std, noise_std),

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from bayesrl import random as fast_random
-from bayesrl._checks import check_positive
+from bayesrl._checks import check_representable
 from bayesrl.base import Belief
 from bayesrl.beliefs._common import (
     all_at_least_one,
@@ -207,9 +207,11 @@ def normal_gamma(
         discount: time discount ``gamma`` in (0, 1], once per update round.
     """
     check_num_arms(num_arms)
-    check_positive("prior_precision_scale", prior_precision_scale, num_arms)
-    check_positive("prior_shape", prior_shape, num_arms)
-    check_positive("prior_rate", prior_rate, num_arms)
+    dtype = jnp.result_type(float)
+    check_representable("prior_mean", prior_mean, num_arms, dtype, positive=False)
+    check_representable("prior_precision_scale", prior_precision_scale, num_arms, dtype)
+    check_representable("prior_shape", prior_shape, num_arms, dtype)
+    check_representable("prior_rate", prior_rate, num_arms, dtype)
     check_discount("discount", discount)
     at_least_one = all_at_least_one(prior_shape)
     return Belief(
