@@ -90,7 +90,11 @@ class _HostFacade:
         self.spec: AgentSpec = spec
         key_init, key = jax.random.split(jax.random.key(int(seed)))
         self._key_impl = str(jax.random.key_impl(key))
-        self._store(agent.init(key_init), jax.random.key_data(key))
+        initial = agent.init(key_init)
+        # A sliding window of W observations (its ring buffer's length), or 0.
+        window = getattr(initial, "window_arms", None)
+        self._window = int(window.shape[0]) if window is not None else 0
+        self._store(initial, jax.random.key_data(key))
         # On the device once, so that the default mask is not copied per call.
         self._all_available = jnp.ones((spec.num_arms,), dtype=bool)
 
@@ -133,11 +137,26 @@ class _HostFacade:
             )
         return mask
 
+    def _batch_capacity(self, size: int) -> int:
+        """The padded length of a batch of ``size`` observations: the next power
+        of two (one compilation per power), but never past a sliding window, so
+        that padding never turns a batch that fits the window into one that
+        does not. A batch longer than the window is refused."""
+        capacity = _padded_capacity(size)
+        if not self._window:
+            return capacity
+        if size > self._window:
+            raise ValueError(
+                f"a batch of {size} observations does not fit a window of "
+                f"{self._window}"
+            )
+        return min(capacity, self._window)
+
     def _check_feedback(self, arms, rewards, weights):
         arms, rewards = self._check_arms_and_rewards(arms, rewards)
         weights = self._check_weights(weights, arms.shape)
         self._check_buffer_room(weights)
-        capacity = _padded_capacity(arms.size)
+        capacity = self._batch_capacity(arms.size)
         dtype = jnp.result_type(float)
         return (
             _pad(arms, capacity, -1, np.int32),
@@ -507,7 +526,7 @@ class Bandit(_HostFacade):
             and self._is_short_valid_list(arms, rewards)
         ):
             size = len(arms)
-            padding = _padded_capacity(size) - size
+            padding = self._batch_capacity(size) - size
             return np.array(
                 [
                     [*arms, *[-1] * padding],

@@ -185,3 +185,35 @@ def test_the_short_check_refuses_what_the_general_check_refuses(
         jax.tree.leaves(before), jax.tree.leaves(bandit.state), strict=True
     ):
         np.testing.assert_array_equal(x, np.asarray(y))
+
+
+@pytest.mark.parametrize("facade", FACADES)
+@pytest.mark.parametrize("window", [1, 3, 5, 6, 7])
+def test_a_window_accepts_every_batch_that_fits_it(facade, window):
+    # Batches are padded to a power of two for the JAX backend; padding must
+    # never turn a batch of at most W observations into one the window refuses.
+    agent = bandits.thompson_sampling(beliefs.beta_bernoulli(3, window=window))
+    rng = np.random.default_rng(window)
+    jax_backend, numpy_backend = bayesrl.Bandit(agent), bayesrl.NumpyBandit(agent)
+    bandit = facade(agent)
+    for size in [*range(1, window + 1), window, 1]:
+        arms = rng.integers(0, 3, size)
+        rewards = rng.integers(0, 2, size).astype(float)
+        weighted = size % 2 == 0
+        weights = rng.uniform(0.5, 2.0, size) if weighted else None
+        for target in (bandit, jax_backend, numpy_backend):
+            target.update(arms.tolist(), rewards.tolist(), weights)
+            target.update(arms, rewards, weights)
+    for name in ("successes", "failures", "window_weights"):
+        np.testing.assert_allclose(
+            np.asarray(getattr(jax_backend.state, name)),
+            np.asarray(getattr(numpy_backend.state, name)),
+            rtol=1e-6,
+            atol=1e-6,
+        )
+    before = jax.tree.map(np.array, bandit.state)
+    for size in (window + 1, 2 * window + 3):
+        with pytest.raises(ValueError, match=f"a batch of {size} observations"):
+            bandit.update([0] * size, [1.0] * size)
+    after = jax.tree.map(np.array, bandit.state)
+    assert jax.tree.all(jax.tree.map(np.array_equal, before, after))
