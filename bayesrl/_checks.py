@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -86,3 +88,102 @@ def check_representable(
             f"{name} must lie in [{low:.3g}, {limit:.3g}] so that its posterior "
             f"draws are representable in {np.dtype(dtype).name}, got {value!r}"
         )
+
+
+def host_real_array(name: str, value: Any, dtype, *, nonnegative: bool = False):
+    """Host input (rewards, weights, contexts) as a float64 NumPy array, refused
+    with a ``ValueError`` naming ``name`` unless every entry is a real number
+    that ``dtype`` (the state's float dtype) holds as a finite value.
+
+    Refuses complex numbers (not silently truncated to their real part),
+    strings and other non-numbers, Python ints of any size beyond ``dtype``'s
+    range (``10**400`` gives a ``ValueError``, not an ``OverflowError``), NaN,
+    infinities, magnitudes above ``finfo(dtype).max`` (finite in float64 but
+    infinite once cast) and, with ``nonnegative``, negative values. Shapes are
+    the caller's to check.
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{name} must be an array of real numbers: {error}") from None
+    if array.dtype.kind == "c":
+        raise ValueError(
+            f"{name} must be real numbers, got complex dtype {array.dtype}"
+        )
+    if array.dtype.kind not in "biufO":
+        raise ValueError(f"{name} must be real numbers, got dtype {array.dtype}")
+    limit = float(np.finfo(dtype).max)
+    try:
+        if array.dtype.kind == "O":  # Python ints too large for int64, or mixtures
+            items = [_real_item(name, item, limit) for item in array.ravel().tolist()]
+            array = np.array(items, dtype=np.float64).reshape(array.shape)
+        else:
+            array = array.astype(np.float64)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{name} must be real numbers: {error}") from None
+    if array.size and not (np.all(np.isfinite(array)) and np.abs(array).max() <= limit):
+        raise ValueError(
+            f"{name} must be finite in {np.dtype(dtype).name} (|x| <= {limit:.4g}), "
+            "got NaN, inf or a value too large"
+        )
+    if nonnegative and array.size and array.min() < 0:
+        raise ValueError(f"{name} must be >= 0")
+    return array
+
+
+def _real_item(name: str, item: Any, limit: float) -> float:
+    """One entry of an object array: a real number within ``limit``."""
+    complex_types = (complex, np.complexfloating)
+    if isinstance(item, complex_types) or not isinstance(item, (int, float, np.number)):
+        raise ValueError(f"{name} must be real numbers, got {type(item).__name__}")
+    if isinstance(item, int) and abs(item) > limit:
+        raise ValueError(f"{name} holds an integer too large for the state's dtype")
+    return float(item)
+
+
+def is_real_scalar(value: Any, limit: float) -> bool:
+    """Whether ``value`` is a Python or NumPy real scalar, finite and within
+    ``limit`` in magnitude (the fast path of a one-observation update; any
+    other input goes through :func:`host_real_array`, which words the error)."""
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= limit
+    return math.isfinite(value) and abs(value) <= limit
+
+
+NONFINITE_UPDATE = (
+    "the update was refused: it would make the model's state non-finite in its "
+    "dtype (rewards, weights or contexts too large); the state is unchanged"
+)
+
+
+def _float_leaf_pairs(old: Any, new: Any):
+    return [
+        (a, b)
+        for a, b in zip(jax.tree.leaves(old), jax.tree.leaves(new), strict=True)
+        if np.issubdtype(a.dtype if hasattr(a, "dtype") else type(a), np.inexact)
+    ]
+
+
+def newly_nonfinite(old: Any, new: Any) -> bool:
+    """Whether a float leaf of ``new`` is NaN or infinite where ``old`` is finite
+    (host side; leaves that were already non-finite, sentinels say, are not
+    blamed on the update)."""
+    return any(
+        bool(np.any(np.isfinite(a) & ~np.isfinite(b)))
+        for a, b in _float_leaf_pairs(old, new)
+    )
+
+
+def newly_nonfinite_traced(old: Any, new: Any, mean_fn=None):
+    """:func:`newly_nonfinite` inside jit (a bool array), also over
+    ``mean_fn(state)`` when given (a Beta mean ``alpha / (alpha + beta)`` is NaN
+    once ``alpha + beta`` overflows, though both are finite)."""
+    pairs = _float_leaf_pairs(old, new)
+    if mean_fn is not None:
+        pairs.append((mean_fn(old), mean_fn(new)))
+    flags = [jnp.any(jnp.isfinite(a) & ~jnp.isfinite(b)) for a, b in pairs]
+    return jnp.any(jnp.stack(flags)) if flags else jnp.zeros((), bool)

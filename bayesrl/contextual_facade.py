@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl import random as fast_random
+from bayesrl._checks import host_real_array
 from bayesrl.base import Agent, BanditObs, Transition
 from bayesrl.beliefs._linear import LinearBelief
 from bayesrl.facade import _HostFacade, _padded_capacity
@@ -106,7 +107,9 @@ class ContextualBandit(_HostFacade):
         """Add observations: ``rewards[i]`` for ``arms[i]`` in ``contexts[i]``.
 
         Refuses (``ValueError``) wrong shapes or dimensions, unknown arms,
-        non-finite rewards or contexts; the state is then unchanged.
+        rewards or contexts not finite in the state's dtype or complex, and an
+        update whose result would not be finite (contexts of 1e20: their outer
+        product overflows float32); the state is then unchanged.
         """
         self._apply(self.state, *self._check_data(arms, rewards, contexts))
         return self
@@ -159,6 +162,11 @@ class ContextualBandit(_HostFacade):
                 belief.mean(self.state), (contexts.shape[0], self.num_arms)
             )
         means = np.asarray(means)
+        if not np.all(np.isfinite(means)):
+            raise ValueError(
+                "contexts too large: the expectations overflow "
+                f"{self._float_dtype.name}"
+            )
         return means[0] if single else means
 
     # -- validation -------------------------------------------------------------
@@ -167,7 +175,7 @@ class ContextualBandit(_HostFacade):
         return 1 if self._layout == "disjoint" else 2
 
     def _check_contexts(self, contexts, num_rows: int | None = None):
-        contexts = np.asarray(contexts, dtype=np.float64)
+        contexts = host_real_array("contexts", contexts, self._float_dtype)
         rank = self._context_rank()
         single = contexts.ndim == rank and num_rows is None
         if single:
@@ -191,8 +199,6 @@ class ContextualBandit(_HostFacade):
                 f"contexts must have one row per arm played ({num_rows}), got "
                 f"{contexts.shape[0]}"
             )
-        if not np.all(np.isfinite(contexts)):
-            raise ValueError("contexts must be finite (got NaN or inf)")
         return contexts, single
 
     def _check_data(self, arms, rewards, contexts):
@@ -215,7 +221,7 @@ class ContextualBandit(_HostFacade):
             self._pad(contexts, capacity),
         )
         key, new_state, info = self._update_fn(self._key, state, *padded)
-        self._commit(new_state, info)
+        self._commit(new_state, info, old=state)
         self._key = key
         if self._dim is None:
             self._dim = int(contexts.shape[-1])

@@ -29,6 +29,13 @@ import numpy as np
 
 from bayesrl import __version__
 from bayesrl import random as fast_random
+from bayesrl._checks import (
+    NONFINITE_UPDATE,
+    host_real_array,
+    is_real_scalar,
+    newly_nonfinite,
+    newly_nonfinite_traced,
+)
 from bayesrl._packing import WordLayout
 from bayesrl.bandits import describe
 from bayesrl.bandits._registry import AgentSpec
@@ -166,7 +173,7 @@ class _HostFacade:
 
     def _check_arms_and_rewards(self, arms, rewards):
         arms = np.asarray(arms)
-        rewards = np.asarray(rewards, dtype=np.float64)
+        rewards = host_real_array("rewards", rewards, self._float_dtype)
         if arms.ndim != 1 or rewards.shape != arms.shape or arms.size == 0:
             raise ValueError(
                 "arms and rewards must be non-empty 1-D arrays of the same length, "
@@ -180,8 +187,6 @@ class _HostFacade:
                 f"arms must be in [0, {self.num_arms}), got values in "
                 f"[{arm_min}, {arm_max}]"
             )
-        if not _all_finite(rewards):
-            raise ValueError("rewards must be finite (got NaN or inf)")
         low, high = self.spec.reward_range
         reward_min, reward_max = _min_max(rewards)
         if reward_min < low or reward_max > high:
@@ -204,6 +209,7 @@ class _HostFacade:
             return False
         num_arms = self.num_arms
         low, high = self.spec.reward_range
+        limit = self._float_limit
         for arm in arms:
             if (
                 not isinstance(arm, (int, np.integer))
@@ -212,11 +218,7 @@ class _HostFacade:
             ):
                 return False
         for reward in rewards:
-            if (
-                not isinstance(reward, (int, float))
-                or not math.isfinite(reward)
-                or not low <= reward <= high
-            ):
+            if not is_real_scalar(reward, limit) or not low <= reward <= high:
                 return False
         return True
 
@@ -235,22 +237,35 @@ class _HostFacade:
                 "with a larger max_observations"
             )
 
-    @staticmethod
-    def _check_weights(weights, shape):
+    def _check_weights(self, weights, shape):
         if weights is None:
             return np.ones(shape)
-        weights = np.asarray(weights, dtype=np.float64)
+        weights = host_real_array(
+            "weights", weights, self._float_dtype, nonnegative=True
+        )
         if weights.shape != shape:
             raise ValueError(
                 f"weights must have the shape of arms {shape}, got {weights.shape}"
             )
-        if not _all_finite(weights) or _min_max(weights)[0] < 0:
-            raise ValueError("weights must be finite and >= 0")
         return weights
 
-    def _commit(self, new_state, info) -> None:
-        if bool(info.rejected):  # unreachable after host validation; kept honest
-            raise ValueError("the update was rejected as numerically invalid")
+    @property
+    def _float_dtype(self) -> np.dtype:
+        """The float dtype of the agent's state (float32 unless x64 is on)."""
+        return np.dtype(jnp.result_type(float))
+
+    @property
+    def _float_limit(self) -> float:
+        return float(np.finfo(self._float_dtype).max)
+
+    def _commit(self, new_state, info, old=None) -> None:
+        """Keep ``new_state`` unless its update was rejected or it holds a
+        non-finite value where ``old`` (default: the current state) is finite
+        (rewards, weights or contexts too large for the state's dtype); the
+        state is then unchanged and the update refused."""
+        old = self.state if old is None else old
+        if bool(info.rejected) or newly_nonfinite(old, new_state):
+            raise ValueError(NONFINITE_UPDATE)
         self.state = new_state
 
     # -- persistence ------------------------------------------------------------
@@ -436,8 +451,8 @@ class Bandit(_HostFacade):
         """Keep ``words`` as the new buffer unless its update was rejected;
         returns the host view of it."""
         host = np.asarray(words)
-        if host[self._rejected_word]:  # unreachable after host validation
-            raise ValueError("the update was rejected as numerically invalid")
+        if host[self._rejected_word]:
+            raise ValueError(NONFINITE_UPDATE)
         self._words = words
         self._unpacked = None
         return host
@@ -459,7 +474,15 @@ class Bandit(_HostFacade):
 
     def _update_in(self, state, feedback):
         arms = feedback[0].astype(jnp.int32)
-        return guarded_update(self.spec.belief, state, arms, feedback[1], feedback[2])
+        belief = self.spec.belief
+        new_state, info = guarded_update(belief, state, arms, feedback[1], feedback[2])
+        # Finite inputs can still overflow the state (3e38 + 3e38, a weight of
+        # 3e38 in alpha + beta): such an update is reverted and flagged too.
+        rejected = info.rejected | newly_nonfinite_traced(state, new_state, belief.mean)
+        new_state = jax.tree.map(
+            lambda old, new: jnp.where(rejected, old, new), state, new_state
+        )
+        return new_state, info._replace(rejected=rejected)
 
     def _select_kernel(self, words, available):
         state, key_data, action, rejected = self._layout.unpack(words)
@@ -494,8 +517,11 @@ class Bandit(_HostFacade):
 
         Repeated arms are allowed (batched and delayed feedback); the order of
         the items does not matter. Refuses (``ValueError``) wrong shapes,
-        unknown arms, non-finite rewards or rewards outside the model's
-        support, negative or non-finite weights; the state is then unchanged.
+        unknown arms, rewards that are not finite in the state's dtype
+        (float32: NaN, inf, 1e39, ``10**400``), complex or outside the model's
+        support, weights that are negative or not finite in that dtype, and
+        an update whose result would not be finite (3e38 + 3e38); the state is
+        then unchanged.
         """
         feedback = self._feedback_rows(arms, rewards, weights)
         self._accept(self._update_fn(self._words, feedback))

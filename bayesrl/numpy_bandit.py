@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from bayesrl._checks import NONFINITE_UPDATE, newly_nonfinite
 from bayesrl.bandits import describe
 from bayesrl.bandits._registry import AgentSpec
 from bayesrl.base import Agent
@@ -419,9 +420,10 @@ class NumpyBandit(_HostFacade):
         """Add one round of feedback: ``rewards[i]`` observed for ``arms[i]``.
 
         Repeated arms are allowed; the order of the items does not matter.
-        Refuses (``ValueError``) wrong shapes, unknown arms, non-finite rewards
-        or rewards outside the model's support, negative or non-finite
-        weights; the state is then unchanged.
+        Refuses (``ValueError``) what :meth:`bayesrl.Bandit.update` refuses
+        (values not finite in the state's dtype, complex input, rewards
+        outside the model's support, negative weights, an update whose result
+        would not be finite); the state is then unchanged.
         """
         if weights is None and self._is_short_valid_list(arms, rewards):
             if self._update_items is not None:
@@ -437,9 +439,17 @@ class NumpyBandit(_HostFacade):
             arms, rewards = self._check_arms_and_rewards(arms, rewards)
             arms = arms.astype(np.intp)
         weights = self._check_weights(weights, arms.shape)
-        self._state = self._model.update(
-            self._state, arms, rewards, weights, self._belief_config
-        )
+        # Finite inputs can still overflow the state (3e38 + 3e38): refused.
+        with np.errstate(all="ignore"):
+            new_state = self._model.update(
+                self._state, arms, rewards, weights, self._belief_config
+            )
+            mean = self.spec.belief.mean
+            if newly_nonfinite(self._state, new_state) or newly_nonfinite(
+                mean(self._state), mean(new_state)
+            ):
+                raise ValueError(NONFINITE_UPDATE)
+        self._state = new_state
         self._draw_input = self._model.draw_input(self._state)
 
     def update_and_select(self, arms, rewards, weights=None, available=None):

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesrl import random as fast_random
+from bayesrl._checks import NONFINITE_UPDATE, host_real_array
 from bayesrl.facade import _padded_capacity
 from bayesrl.prompts._metrics import spearman
 from bayesrl.prompts.mopps import (
@@ -125,6 +126,14 @@ _select_kernel = jax.jit(
     donate_argnums=(2,),
 )
 _update_kernel = jax.jit(_update_and_score, donate_argnums=(0,))
+
+
+def _counter(name: str, value) -> int:
+    """A saved counter: a non-negative integer scalar (``ValueError`` else)."""
+    array = np.asarray(value)
+    if array.shape != () or array.dtype.kind not in "iu" or int(array) < 0:
+        raise ValueError(f"state_dict[{name!r}] must be an integer >= 0, got {value!r}")
+    return int(array)
 
 
 class PromptSelector:
@@ -255,13 +264,18 @@ class PromptSelector:
             selected,
             draws,
         )
+        info, rho_official, summary = jax.device_get(
+            (info._asdict(), rho_official, summary)
+        )
+        # Host checks make this unreachable for valid input; an update whose
+        # rows the kernel dropped (invalid) or kept out (not finite in the
+        # state's dtype) is refused whole, uncounted, the state unchanged.
+        if info["num_invalid"] or info["num_nonfinite"]:
+            raise ValueError(NONFINITE_UPDATE)
         self.state = new_state
         self.num_updates += 1
         if self._pending:
             self._pending.popleft()
-        info, rho_official, summary = jax.device_get(
-            (info._asdict(), rho_official, summary)
-        )
         result = {name: value.item() for name, value in info.items()}
         result["rho_selected_mopps"] = rho_official.item()
         result["selections_ahead"] = len(self._pending)
@@ -275,15 +289,18 @@ class PromptSelector:
 
     # -- validation ------------------------------------------------------------------
 
+    @property
+    def _float_dtype(self) -> np.dtype:
+        """The float dtype of the posterior (float32 unless x64 is on)."""
+        return np.dtype(jnp.result_type(float))
+
     def _check_feedback(self, ids, successes, trials, rewards):
         ids = np.asarray(ids)
         if rewards is not None:
             if successes is not None or trials is not None:
                 raise ValueError("give either (successes, trials) or rewards, not both")
-            rewards = np.asarray(rewards, dtype=np.float64)
+            rewards = host_real_array("rewards", rewards, self._float_dtype)
             self._check_rows(ids, rewards=rewards)
-            if not np.all(np.isfinite(rewards)):
-                raise ValueError("rewards must be finite (got NaN or inf)")
             successes = np.asarray(
                 response_evidence(
                     jnp.asarray(rewards),
@@ -295,11 +312,9 @@ class PromptSelector:
             return ids, successes, np.ones_like(successes)
         if successes is None or trials is None:
             raise ValueError("update needs successes and trials (or rewards=...)")
-        successes = np.asarray(successes, dtype=np.float64)
-        trials = np.asarray(trials, dtype=np.float64)
+        successes = host_real_array("successes", successes, self._float_dtype)
+        trials = host_real_array("trials", trials, self._float_dtype)
         self._check_rows(ids, successes=successes, trials=trials)
-        if not (np.all(np.isfinite(successes)) and np.all(np.isfinite(trials))):
-            raise ValueError("successes and trials must be finite (got NaN or inf)")
         if successes.min() < 0:
             raise ValueError(f"successes must be >= 0, got min {successes.min()}")
         if trials.min() <= 0:
@@ -424,41 +439,83 @@ class PromptSelector:
         missing = [name for name in required if name not in state_dict]
         if missing:
             raise ValueError(f"state_dict lacks {missing}")
-        saved = json.loads(str(np.asarray(state_dict["config"])))
-        expected = json.loads(self._config_json())
-        if saved != expected:
-            differ = sorted(
-                k
-                for k in expected.keys() | saved.keys()
-                if saved.get(k) != expected.get(k)
-            )
-            raise ValueError(
-                f"state_dict was saved by a selector with a different configuration "
-                f"(differs in {differ})"
-            )
-        template = {name: getattr(self.state, name) for name in _STATE_FIELDS}
-        template.update(
-            {name: getattr(self.state.stream, name) for name in _STREAM_FIELDS}
-        )
-        restored = {}
-        for name, current in template.items():
-            value = np.asarray(state_dict[name])
-            if value.shape != current.shape:
-                raise ValueError(
-                    f"state_dict[{name!r}] has shape {value.shape}, expected "
-                    f"{current.shape}"
-                )
-            restored[name] = jnp.array(value, dtype=current.dtype)
+        self._check_saved_config(state_dict["config"])
+        restored = self._restored_arrays(state_dict)
         pending = self._restore_pending(state_dict)
-        key = jax.random.wrap_key_data(
-            jnp.asarray(np.asarray(state_dict["key_data"])),
-            impl=str(np.asarray(state_dict["key_impl"])),
-        )
+        try:
+            key = jax.random.wrap_key_data(
+                jnp.asarray(np.asarray(state_dict["key_data"])),
+                impl=str(np.asarray(state_dict["key_impl"])),
+            )
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"state_dict holds an invalid key: {error}") from None
+        counters = {
+            name: _counter(name, state_dict[name])
+            for name in ("num_selections", "num_updates")
+        }
+        # Everything is checked: only now does anything change.
         stream = self.state.stream._replace(
             **{name: restored.pop(name) for name in _STREAM_FIELDS}
         )
         self.state = self.state._replace(stream=stream, **restored)
         self._base_key = key
-        self.num_selections = int(state_dict["num_selections"])
-        self.num_updates = int(state_dict["num_updates"])
+        self.num_selections = counters["num_selections"]
+        self.num_updates = counters["num_updates"]
         self._pending = pending
+
+    def _check_saved_config(self, config) -> None:
+        try:
+            saved = json.loads(str(np.asarray(config)))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"state_dict['config'] is not JSON: {error}") from None
+        expected = json.loads(self._config_json())
+        if saved != expected:
+            keys = expected.keys() | (
+                saved.keys() if isinstance(saved, dict) else set()
+            )
+            get = saved.get if isinstance(saved, dict) else (lambda _: None)
+            differ = sorted(k for k in keys if get(k) != expected.get(k))
+            raise ValueError(
+                f"state_dict was saved by a selector with a different configuration "
+                f"(differs in {differ})"
+            )
+
+    def _restored_arrays(self, state_dict: dict) -> dict:
+        """The state and stream arrays of ``state_dict``, checked in value as
+        well as shape: posterior parameters finite and > 0 in the state's
+        dtype, counters integers in range, and a cursor that leaves room for
+        a chunk of candidates (``cursor + B_hat <= N``; any other would make
+        the permutation's cycle walk never end)."""
+        template = {name: getattr(self.state, name) for name in _STATE_FIELDS}
+        template.update(
+            {name: getattr(self.state.stream, name) for name in _STREAM_FIELDS}
+        )
+        last_cursor = self.num_prompts - self.config.num_candidates
+        lowest = dict(last_visit=-1, step=0, cursor=0, epoch=0, round_keys=0)
+        highest = dict(cursor=last_cursor, round_keys=2**32 - 1)
+        restored = {}
+        for name, current in template.items():
+            try:
+                value = np.asarray(state_dict[name])
+            except (TypeError, ValueError, OverflowError) as error:
+                raise ValueError(f"state_dict[{name!r}]: {error}") from None
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"state_dict[{name!r}] has shape {value.shape}, expected "
+                    f"{current.shape}"
+                )
+            if np.issubdtype(current.dtype, np.floating):
+                value = host_real_array(f"state_dict[{name!r}]", value, current.dtype)
+                if value.size and value.min() <= 0:
+                    raise ValueError(f"state_dict[{name!r}] must be > 0")
+            else:
+                low = lowest[name]
+                high = highest.get(name, np.iinfo(current.dtype).max)
+                if value.dtype.kind not in "iu" or (
+                    value.size and (value.min() < low or value.max() > high)
+                ):
+                    raise ValueError(
+                        f"state_dict[{name!r}] must be integers in [{low}, {high}]"
+                    )
+            restored[name] = jnp.array(value, dtype=current.dtype)
+        return restored

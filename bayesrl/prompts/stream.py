@@ -84,14 +84,23 @@ def permute(round_keys: Array, positions: Array, num_prompts: int) -> Array:
     limit = jnp.uint32(num_prompts)
     value = _feistel(positions.astype(jnp.uint32), round_keys, half_bits)
 
-    def outside(value):
-        return jnp.any(value >= limit)
+    # A position below num_prompts walks back below it within the domain's
+    # size 2^(2h) steps (it lies on a cycle of the permutation that holds it);
+    # the bound only stops positions outside [0, num_prompts), whose cycle may
+    # hold no id at all, from walking forever (they are refused upstream).
+    max_steps = min(1 << (2 * half_bits), 2**31 - 1)
 
-    def walk(value):
+    def outside(carry):
+        steps, value = carry
+        return (steps < max_steps) & jnp.any(value >= limit)
+
+    def walk(carry):
+        steps, value = carry
         again = _feistel(value, round_keys, half_bits)
-        return jnp.where(value >= limit, again, value)
+        return steps + 1, jnp.where(value >= limit, again, value)
 
-    return jax.lax.while_loop(outside, walk, value).astype(jnp.int32)
+    _, value = jax.lax.while_loop(outside, walk, (jnp.int32(0), value))
+    return value.astype(jnp.int32)
 
 
 def init(key: PRNGKey, num_prompts: int) -> CandidateStream:

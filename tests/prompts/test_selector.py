@@ -257,3 +257,94 @@ def test_pending_selections_are_bounded():
     selections = [selector.select() for _ in range(MAX_PENDING_SELECTIONS + 3)]
     assert selector.num_pending == MAX_PENDING_SELECTIONS
     np.testing.assert_array_equal(selector.pending_selections()[0], selections[3])
+
+
+def _set(name, value):
+    return lambda state: state.update({name: value})
+
+
+def _scaled(name, factor):
+    return lambda state: state.update({name: np.asarray(state[name], float) * factor})
+
+
+BAD_STATE_EDITS = {
+    # Counters: parsed before anything changes (alpha used to change first).
+    "num_selections=abc": _set("num_selections", np.array("abc")),
+    "num_selections=-1": _set("num_selections", np.array(-1)),
+    "num_selections=1.5": _set("num_selections", np.array(1.5)),
+    "num_selections=nan": _set("num_selections", np.array(np.nan)),
+    "num_selections=[1,2]": _set("num_selections", np.array([1, 2])),
+    "num_updates=10**400": _set("num_updates", np.array(10**400, dtype=object)),
+    "num_updates=None": _set("num_updates", None),
+    # The cursor: out of range made select() walk a Feistel cycle forever.
+    "cursor=N": _set("cursor", np.array(NUM_PROMPTS, np.int32)),
+    "cursor=-1": _set("cursor", np.array(-1, np.int32)),
+    "cursor=N-B_hat+1": _set("cursor", np.array(NUM_PROMPTS - 31, np.int32)),
+    "cursor=2**31-1": _set("cursor", np.array(2**31 - 1, np.int32)),
+    "cursor=1.0": _set("cursor", np.array(1.0)),
+    "epoch=-3": _set("epoch", np.array(-3, np.int32)),
+    "step=2.5": _set("step", np.array(2.5)),
+    "last_visit=-2": _set("last_visit", np.full(NUM_PROMPTS, -2, np.int32)),
+    "round_keys=-1": _set("round_keys", np.full(6, -1, np.int64)),
+    # Posterior parameters: finite and > 0 in float32.
+    "alpha=nan": _scaled("alpha", np.nan),
+    "alpha=-alpha": _scaled("alpha", -1.0),
+    "beta=0": _scaled("beta", 0.0),
+    "beta=1e39": _scaled("beta", 1e39),
+    "alpha=complex": _scaled("alpha", 1j),
+    "alpha=strings": _set("alpha", np.array(["1"] * NUM_PROMPTS)),
+    "alpha=wrong shape": _set("alpha", np.ones(NUM_PROMPTS + 1)),
+    # Key and configuration.
+    "key_data=wrong shape": _set("key_data", np.zeros(3, np.uint32)),
+    "key_impl=unknown": _set("key_impl", np.array("not-a-prng")),
+    "config=not json": _set("config", np.array("{not json")),
+    "config=a list": _set("config", np.array("[1, 2]")),
+}
+
+
+@pytest.mark.parametrize(
+    "edit", list(BAD_STATE_EDITS.values()), ids=list(BAD_STATE_EDITS)
+)
+def test_load_validates_everything_before_changing_anything(edit):
+    source = PromptSelector(NUM_PROMPTS, BATCH, seed=1, num_candidates=32)
+    for step in range(3):
+        source.update(ids := source.select(), *feedback(ids, step))
+    source.select()  # one pending selection
+    state = source.state_dict()
+    edit(state)
+    target = PromptSelector(NUM_PROMPTS, BATCH, seed=2, num_candidates=32)
+    target.update(ids := target.select(), *feedback(ids, 9))
+    before = target.state_dict()
+    counters = (target.num_selections, target.num_updates, target.num_pending)
+    with pytest.raises(ValueError):
+        target.load_state_dict(state)
+    after = target.state_dict()
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
+    assert (target.num_selections, target.num_updates, target.num_pending) == counters
+    assert target.select().shape == (BATCH,)  # still usable, and no hang
+
+
+def test_every_cursor_a_load_accepts_selects_distinct_ids():
+    source = PromptSelector(NUM_PROMPTS, BATCH, seed=1, num_candidates=32)
+    state = source.state_dict()
+    for cursor in (0, 1, NUM_PROMPTS - 33, NUM_PROMPTS - 32):
+        state["cursor"] = np.array(cursor, np.int32)
+        target = PromptSelector(NUM_PROMPTS, BATCH, seed=1, num_candidates=32)
+        target.load_state_dict(state)
+        ids = target.select()
+        assert np.unique(ids).size == BATCH and 0 <= ids.min() <= ids.max() < 500
+
+
+def test_the_cycle_walk_ends_for_positions_outside_the_pool():
+    import jax.numpy as jnp
+
+    from bayesrl.prompts import stream
+
+    keys = jnp.arange(6, dtype=jnp.uint32)
+    positions = jnp.arange(490, 530, dtype=jnp.int32)  # 500..529 are outside
+    out = stream.permute(keys, positions, NUM_PROMPTS)  # returns: no hang
+    inside = stream.permute(keys, jnp.arange(500, dtype=jnp.int32), NUM_PROMPTS)
+    assert sorted(np.asarray(inside).tolist()) == list(range(500))
+    np.testing.assert_array_equal(np.asarray(out[:10]), np.asarray(inside[490:]))
