@@ -178,12 +178,12 @@ def newly_nonfinite(old: Any, new: Any) -> bool:
     )
 
 
-def newly_nonfinite_traced(old: Any, new: Any, mean_fn=None):
-    """:func:`newly_nonfinite` inside jit (a bool array), also over
-    ``mean_fn(state)`` when given (a Beta mean ``alpha / (alpha + beta)`` is NaN
-    once ``alpha + beta`` overflows, though both are finite)."""
+def newly_nonfinite_traced(old: Any, new: Any, *derived_fns):
+    """:func:`newly_nonfinite` inside jit (a bool array), also over each
+    ``fn(state)`` of ``derived_fns`` (a belief's ``mean`` and ``counts``: a Beta
+    state whose ``alpha + beta`` overflows has finite leaves but a mean of 0
+    or NaN and infinite counts)."""
     pairs = _float_leaf_pairs(old, new)
-    if mean_fn is not None:
-        pairs.append((mean_fn(old), mean_fn(new)))
+    pairs += [(fn(old), fn(new)) for fn in derived_fns]
     flags = [jnp.any(jnp.isfinite(a) & ~jnp.isfinite(b)) for a, b in pairs]
     return jnp.any(jnp.stack(flags)) if flags else jnp.zeros((), bool)

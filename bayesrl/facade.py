@@ -478,7 +478,9 @@ class Bandit(_HostFacade):
         new_state, info = guarded_update(belief, state, arms, feedback[1], feedback[2])
         # Finite inputs can still overflow the state (3e38 + 3e38, a weight of
         # 3e38 in alpha + beta): such an update is reverted and flagged too.
-        rejected = info.rejected | newly_nonfinite_traced(state, new_state, belief.mean)
+        rejected = info.rejected | newly_nonfinite_traced(
+            state, new_state, belief.mean, belief.counts
+        )
         new_state = jax.tree.map(
             lambda old, new: jnp.where(rejected, old, new), state, new_state
         )

@@ -444,9 +444,10 @@ class NumpyBandit(_HostFacade):
             new_state = self._model.update(
                 self._state, arms, rewards, weights, self._belief_config
             )
-            mean = self.spec.belief.mean
-            if newly_nonfinite(self._state, new_state) or newly_nonfinite(
-                mean(self._state), mean(new_state)
+            belief = self.spec.belief
+            derived = (belief.mean, belief.counts)
+            if newly_nonfinite(self._state, new_state) or any(
+                newly_nonfinite(fn(self._state), fn(new_state)) for fn in derived
             ):
                 raise ValueError(NONFINITE_UPDATE)
         self._state = new_state

@@ -116,6 +116,7 @@ def test_bandit_facades_refuse_bad_numbers_and_keep_their_state(facade, belief):
         ("normal_gamma", [0, 0], [1e20, -1e20], None),  # sum of squares
         ("normal_gamma", [0], [3e38], None),  # squared deviation from the prior
         ("beta_bernoulli", [0, 0], [1.0, 1.0], [3e38, 3e38]),  # successes
+        ("beta_bernoulli", [0, 0], [1.0, 0.0], [3e38, 3e38]),  # alpha + beta
     ],
 )
 def test_updates_that_would_overflow_the_state_are_refused(
