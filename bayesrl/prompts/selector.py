@@ -425,8 +425,11 @@ class PromptSelector:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore a :meth:`state_dict`; refuses (``ValueError``) a missing
-        entry, a different configuration or a wrong shape, and then changes
-        nothing."""
+        entry, a different configuration, a wrong shape or a bad value
+        (posterior parameters not finite and > 0 in the state's dtype, a
+        cursor outside ``[0, N - B_hat]``, negative or non-integer counters, an
+        invalid key or pending selection). Everything is checked before
+        anything changes, so a refused dict leaves the selector as it was."""
         required = (
             *_STATE_FIELDS,
             *_STREAM_FIELDS,
