@@ -76,9 +76,10 @@ def test_stream_has_repeat_sampler_structure():
         assert len(chunks) == steps and all(len(set(c)) == batch for c in chunks)
         # A second process with the same seed and feedback: the same stream.
         assert list(MoPPSRepeatSampler(twin, generations, repeat)) == stream
-        chosen = np.unique(stream)
-        adapter.update_from_positions(chosen, chosen % 2)
-        twin.update_from_positions(chosen, chosen % 2)
+        for chunk in chunks:  # one update per selection, oldest first
+            chunk = np.asarray(chunk)
+            adapter.update_from_positions(chunk, chunk % 2)
+            twin.update_from_positions(chunk, chunk % 2)
 
 
 def tiny_model(tokenizer):
@@ -230,6 +231,11 @@ def rows(uids):
     return inputs, ["w2 w3"] * len(inputs), ["w2"] * len(inputs), [[5]] * len(inputs)
 
 
+def selected_uids(trainer):
+    """The uids of a new selection (uid = 500 + 3 * position)."""
+    return [500 + 3 * int(p) for p in trainer.mopps.select()]
+
+
 def test_bad_feedback_is_refused_with_the_selector_untouched(tmp_path, tiny_tokenizer):
     scale = {"value": 1.0}
 
@@ -238,18 +244,24 @@ def test_bad_feedback_is_refused_with_the_selector_untouched(tmp_path, tiny_toke
 
     trainer = make_trainer(tiny_tokenizer, tmp_path, [], reward_funcs=reward)
     trainer.model.train()
-    trainer.mopps.select()  # a selection awaiting feedback is state too
-    trainer._calculate_rewards(*rows([506, 509]))
-    trainer.mopps.select()
+    first = selected_uids(trainer)
+    trainer._calculate_rewards(*rows(first))
+    second = selected_uids(trainer)  # a selection awaiting feedback is state too
     before = selector_state(trainer)
     with pytest.raises(ValueError, match=r"unknown uid values \[999\]"):
-        trainer._calculate_rewards(*rows([506, 999]))
+        trainer._calculate_rewards(*rows([second[0], 999]))
+    assert_same_state(before, selector_state(trainer))
+    outsider = next(
+        500 + 3 * p for p in range(NUM_PROMPTS) if 500 + 3 * p not in second
+    )
+    with pytest.raises(ValueError, match="did not choose"):
+        trainer._calculate_rewards(*rows([second[0], outsider]))
     assert_same_state(before, selector_state(trainer))
     scale["value"] = float("inf")
     with pytest.raises(ValueError, match="not finite"):
-        trainer._calculate_rewards(*rows([506, 509]))
+        trainer._calculate_rewards(*rows(second))
     assert_same_state(before, selector_state(trainer))
-    inputs, *rest = rows([506, 509])
+    inputs, *rest = rows(second)
     del inputs[1]["uid"]
     with pytest.raises(ValueError, match=r"rows \[1\] .* lack the prompt id column"):
         trainer._calculate_rewards(inputs, *(column[: len(inputs)] for column in rest))
@@ -259,21 +271,26 @@ def test_bad_feedback_is_refused_with_the_selector_untouched(tmp_path, tiny_toke
 def test_unscored_completions_are_left_out_and_counted(tmp_path, tiny_tokenizer):
     """TRL turns a reward function's None into NaN: "not scored"."""
 
+    unscored = set()
+
     def reward(prompts, completions, uid=None, **kwargs):
-        return [None if u == 509 else 1.0 for u in uid]
+        return [None if u in unscored else 1.0 for u in uid]
 
     trainer = make_trainer(tiny_tokenizer, tmp_path, [], reward_funcs=reward)
     trainer.model.train()
-    trainer.mopps.select()
-    trainer._calculate_rewards(*rows([506, 509]))
+    scored_uid, unscored_uid = selected_uids(trainer)
+    unscored.add(unscored_uid)
+    trainer._calculate_rewards(*rows([scored_uid, unscored_uid]))
     state = selector_state(trainer)
-    # Position 2 (uid 506): two successes; position 3 (uid 509): untouched.
-    assert (state["alpha"][2], state["beta"][2]) == (3.0, 1.0)
-    assert (state["alpha"][3], state["beta"][3]) == (1.0, 1.0)
+    # The scored prompt: two successes; the unscored one: untouched.
+    scored, untouched = (scored_uid - 500) // 3, (unscored_uid - 500) // 3
+    assert (state["alpha"][scored], state["beta"][scored]) == (3.0, 1.0)
+    assert (state["alpha"][untouched], state["beta"][untouched]) == (1.0, 1.0)
     assert trainer._metrics["train"]["mopps/num_unscored"] == [2.0]
-    trainer.mopps.select()
-    trainer.mopps.select()
-    trainer._calculate_rewards(*rows([509]))  # nothing scored: no evidence
+    oldest = selected_uids(trainer)
+    selected_uids(trainer)
+    unscored.update(oldest)
+    trainer._calculate_rewards(*rows(oldest[:1]))  # nothing scored: no evidence
     after = selector_state(trainer)
     for name in ("alpha", "beta", "num_updates"):
         np.testing.assert_array_equal(after[name], state[name])
