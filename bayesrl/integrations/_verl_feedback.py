@@ -1,5 +1,6 @@
-"""Prompt ids and rewards of a verl step's ``DataProto``, for every verl version
-the adapters support (0.7.1 and >= 0.8).
+"""What the verl adapters share, for every verl version they support (0.7.1
+and >= 0.8): the selector built from verl's config and dataset, and the prompt
+ids and rewards of a step's ``DataProto``.
 
 A step's batch holds one row per generated response. Which columns survive
 verl's batch pipeline depends on its reward mode: ``index`` (copied from
@@ -11,9 +12,57 @@ every mode. Nothing here imports verl or torch.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from typing import Any
 
 import numpy as np
+
+from bayesrl.integrations._common import (
+    PromptIdMap,
+    SelectorAdapter,
+    mopps_options_from_mapping,
+)
+
+
+def dataset_prompt_ids(dataset: Sized) -> list[Any]:
+    """``extra_info.index`` of every row of a verl ``RLHFDataset`` (None if absent)."""
+    frame = getattr(dataset, "dataframe", None)
+    columns = getattr(frame, "column_names", None) or list(
+        getattr(frame, "columns", [])
+    )
+    if frame is None or "extra_info" not in columns:
+        raise ValueError(
+            "MoPPS keys prompts by extra_info.index: the training dataset needs a "
+            "`dataframe` with an `extra_info` column holding a unique `index` per row"
+        )
+    return [
+        info.get("index") if isinstance(info, dict) else None
+        for info in frame["extra_info"]
+    ]
+
+
+def selector_from_config(
+    dataset: Sized, data_config: Any, mopps_config: Any
+) -> tuple[SelectorAdapter, str | None]:
+    """The selector over ``dataset`` and the reward column to read.
+
+    ``B = data.gen_batch_size or data.train_batch_size``; ``mopps_config``
+    holds ``seed`` (default ``data.seed`` or 0), ``reward_key`` (default None:
+    ``token_level_scores``) and keywords of :func:`bayesrl.prompts.mopps`.
+    """
+    options = mopps_options_from_mapping(mopps_config)
+    seed = options.pop("seed", data_config.get("seed", None))
+    reward_key = options.pop("reward_key", None)
+    batch_size = data_config.get("gen_batch_size", None) or data_config.get(
+        "train_batch_size", None
+    )
+    if batch_size is None:
+        raise ValueError("data.train_batch_size (or data.gen_batch_size) is required")
+    id_map = PromptIdMap(dataset_prompt_ids(dataset), source="extra_info.index")
+    if len(id_map) != len(dataset):
+        raise ValueError(f"{len(id_map)} ids for a dataset of length {len(dataset)}")
+    seed = 0 if seed is None else int(seed)
+    return SelectorAdapter(id_map, int(batch_size), seed=seed, **options), reward_key
 
 
 def batch_prompt_ids(batch: Any) -> np.ndarray:

@@ -97,38 +97,15 @@ from verl.experimental.dataset.sampler import AbstractCurriculumSampler  # noqa:
 
 from bayesrl.integrations._common import (  # noqa: E402
     EpochSelections,
-    PromptIdMap,
-    SelectorAdapter,
-    mopps_options_from_mapping,
 )
 from bayesrl.integrations._verl_feedback import (  # noqa: E402
     batch_prompt_ids,
     batch_rewards,
+    dataset_prompt_ids,
+    selector_from_config,
 )
 
 __all__ = ["MoPPSSampler", "dataset_prompt_ids"]
-
-
-def dataset_prompt_ids(data_source: Sized) -> list[Any]:
-    """``extra_info.index`` of every row of a verl ``RLHFDataset`` (or None)."""
-    frame = getattr(data_source, "dataframe", None)
-    if frame is None:
-        raise ValueError(
-            "MoPPSSampler needs a verl RLHFDataset-like data source with a "
-            "`dataframe` holding an `extra_info` column"
-        )
-    columns = getattr(frame, "column_names", None) or list(
-        getattr(frame, "columns", [])
-    )
-    if "extra_info" not in columns:
-        raise ValueError(
-            "the dataset has no `extra_info` column; MoPPSSampler keys prompts by "
-            "extra_info.index, which must be set in preprocessing"
-        )
-    return [
-        info.get("index") if isinstance(info, dict) else None
-        for info in frame["extra_info"]
-    ]
 
 
 class MoPPSSampler(AbstractCurriculumSampler):
@@ -140,28 +117,9 @@ class MoPPSSampler(AbstractCurriculumSampler):
     """
 
     def __init__(self, data_source: Sized, data_config: Any):
-        options = mopps_options_from_mapping(
-            data_config.get("sampler", {}).get("mopps", None)
-        )
-        seed = options.pop("seed", data_config.get("seed", None))
-        self.reward_key = options.pop("reward_key", None)
-        batch_size = data_config.get("gen_batch_size", None) or data_config.get(
-            "train_batch_size"
-        )
-        if batch_size is None:
-            raise ValueError(
-                "data.train_batch_size (or data.gen_batch_size) is required"
-            )
-        id_map = PromptIdMap(dataset_prompt_ids(data_source), source="extra_info.index")
-        if len(id_map) != len(data_source):
-            raise ValueError(
-                f"{len(id_map)} ids for a data source of length {len(data_source)}"
-            )
-        self.adapter = SelectorAdapter(
-            id_map,
-            int(batch_size),
-            seed=0 if seed is None else int(seed),
-            **options,
+        mopps_config = data_config.get("sampler", {}).get("mopps", None)
+        self.adapter, self.reward_key = selector_from_config(
+            data_source, data_config, mopps_config
         )
 
     def __len__(self) -> int:

@@ -114,16 +114,14 @@ from verl.trainer.ppo.utils import need_critic  # noqa: E402
 
 from bayesrl.integrations._common import (  # noqa: E402
     EpochSelections,
-    PromptIdMap,
-    SelectorAdapter,
     flat_metrics,
     load_state,
-    mopps_options_from_mapping,
     save_state,
 )
 from bayesrl.integrations._verl_feedback import (  # noqa: E402
     batch_prompt_ids,
     batch_rewards,
+    selector_from_config,
 )
 
 __all__ = [
@@ -142,23 +140,6 @@ DEFAULT_OVERRIDES = ("data.dataloader_num_workers=0",) + (
 )
 
 
-def dataset_prompt_ids(dataset: Sized) -> list[Any]:
-    """``extra_info.index`` of every row of a verl ``RLHFDataset`` (None if absent)."""
-    frame = getattr(dataset, "dataframe", None)
-    columns = getattr(frame, "column_names", None) or list(
-        getattr(frame, "columns", [])
-    )
-    if frame is None or "extra_info" not in columns:
-        raise ValueError(
-            "MoPPS keys prompts by extra_info.index: the training dataset needs a "
-            "`dataframe` with an `extra_info` column holding a unique `index` per row"
-        )
-    return [
-        info.get("index") if isinstance(info, dict) else None
-        for info in frame["extra_info"]
-    ]
-
-
 class MoPPSSampler(Sampler[int]):
     """Dataset positions chosen by MoPPS, ``B`` per step (see the module docstring).
 
@@ -168,19 +149,8 @@ class MoPPSSampler(Sampler[int]):
     """
 
     def __init__(self, dataset: Sized, config: Any):
-        options = mopps_options_from_mapping(config.get("mopps", None))
-        seed = options.pop("seed", config.data.get("seed", None))
-        self.reward_key = options.pop("reward_key", None)
-        batch_size = config.data.get("gen_batch_size", None) or config.data.get(
-            "train_batch_size", None
-        )
-        if batch_size is None:
-            raise ValueError(
-                "data.train_batch_size (or data.gen_batch_size) is required"
-            )
-        id_map = PromptIdMap(dataset_prompt_ids(dataset), source="extra_info.index")
-        self.adapter = SelectorAdapter(
-            id_map, int(batch_size), seed=0 if seed is None else int(seed), **options
+        self.adapter, self.reward_key = selector_from_config(
+            dataset, config.data, config.get("mopps", None)
         )
 
     def __len__(self) -> int:
