@@ -57,3 +57,5 @@ class RecordingMoPPSSampler(MoPPSSampler):
         self.updates.append(record)
         if record["applied"]:
             super().update(batch)
+        else:  # as on resume from this step: its selection gets no evidence
+            self.adapter.drop_pending()
