@@ -16,6 +16,7 @@ one would have.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -249,12 +250,12 @@ class _HostFacade:
             )
         return weights
 
-    @property
+    @functools.cached_property
     def _float_dtype(self) -> np.dtype:
         """The float dtype of the agent's state (float32 unless x64 is on)."""
         return np.dtype(jnp.result_type(float))
 
-    @property
+    @functools.cached_property
     def _float_limit(self) -> float:
         return float(np.finfo(self._float_dtype).max)
 
