@@ -28,7 +28,7 @@ NUM_PROMPTS = 16
 @pytest.fixture
 def sampler(tmp_path, tiny_tokenizer):
     path = harness.write_dataset(
-        tmp_path / "train.jsonl", harness.addition_prompts(NUM_PROMPTS)
+        tmp_path / "train.jsonl", harness.addition_pairs(NUM_PROMPTS)
     )
     config = OmegaConf.create(
         {

@@ -58,7 +58,7 @@ def model_dir(tmp_path_factory):
 
 def write_data(tmp_path, count):
     return harness.write_dataset(
-        tmp_path / "train.jsonl", harness.addition_prompts(count)
+        tmp_path / "train.jsonl", harness.addition_pairs(count)
     )
 
 
@@ -171,7 +171,7 @@ def test_40_steps_on_64_prompts_figures(
     np.testing.assert_allclose(beta, want_beta)
 
     true_rate = np.asarray(
-        [success_rate(a, b) for a, b in harness.addition_prompts(num_prompts)]
+        [success_rate(a, b) for a, b in harness.addition_pairs(num_prompts)]
     )
     distance = [np.mean(np.abs(true_rate[s] - 0.5)) for s in sampler.selections]
     first_half = float(np.mean(distance[: steps // 2]))

@@ -20,13 +20,13 @@
 
 from __future__ import annotations
 
-import re
 import socket
 from collections import Counter
 
 import numpy as np
 import ray
 import torch
+from addition_task import parse_prompt, success_rate  # noqa: F401
 from verl import DataProto
 from verl.single_controller.base import Worker
 from verl.single_controller.base.decorator import (
@@ -42,22 +42,7 @@ from verl.workers.rollout.replica import (
 )
 
 SERVER_NAME = "scripted_llm_server_{rank}"
-PROMPT = re.compile(r"(\d+) \+ (\d+) =")
 OUTCOME_SEED = 20260517
-
-
-def success_rate(a: int, b: int) -> float:
-    """The scripted policy's probability of answering "a + b =" correctly."""
-    return ((3 * a + b) % 9) / 8.0
-
-
-def parse_prompt(text: str) -> tuple[int, int]:
-    """(a, b) of the last "a + b =" in ``text``."""
-    found = PROMPT.findall(text)
-    if not found:
-        raise ValueError(f"no 'a + b =' prompt in {text!r}")
-    a, b = found[-1]
-    return int(a), int(b)
 
 
 class ScriptedServer:

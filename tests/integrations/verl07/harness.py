@@ -13,17 +13,22 @@ actors. What is scripted: see :mod:`verl07.fakes`.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from addition_task import (  # noqa: F401 (re-exported to the tests)
+    addition_pairs,
+    prompt_id,
+    save_tiny_qwen2,
+    write_dataset,
+)
 
 
 def build_model_dir(path: Path) -> str:
     """A random 2-layer Qwen2 and a byte-level BPE tokenizer trained here on
     the task's text (transformers loads it as a ``Qwen2Tokenizer``)."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -43,47 +48,7 @@ def build_model_dir(path: Path) -> str:
     tokenizer.chat_template = (
         "{% for message in messages %}{{ message['content'] }} {% endfor %}"
     )
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
-
-
-def addition_prompts(count: int) -> list[tuple[int, int]]:
-    """``count`` distinct (a, b) pairs with a, b < 50."""
-    return [(i % 50, (7 * i + 3) % 50) for i in range(count)]
-
-
-def prompt_id(row: int) -> int:
-    """Stable, non-contiguous ``extra_info.index`` of dataset row ``row``."""
-    return 5000 + 11 * row
-
-
-def write_dataset(path: Path, pairs: list[tuple[int, int]]) -> str:
-    """GSM8K-style rows: data_source openai/gsm8k, the answer as ground truth."""
-    with open(path, "w") as handle:
-        for row, (a, b) in enumerate(pairs):
-            record = {
-                "data_source": "openai/gsm8k",
-                "prompt": [{"role": "user", "content": f"{a} + {b} ="}],
-                "ability": "math",
-                "reward_model": {"style": "rule", "ground_truth": str(a + b)},
-                "extra_info": {"index": prompt_id(row), "split": "train"},
-            }
-            handle.write(json.dumps(record) + "\n")
-    return str(path)
+    return save_tiny_qwen2(tokenizer, path, bos_token_id=tokenizer.eos_token_id)
 
 
 def compose_config(overrides: list[str]):

@@ -21,6 +21,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+from addition_task import (  # noqa: F401 (re-exported to the tests)
+    addition_pairs,
+    prompt_id,
+    save_tiny_qwen2,
+    write_dataset,
+)
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
@@ -37,9 +43,8 @@ def build_model_dir(path: Path) -> str:
     ``Qwen2Tokenizer`` (byte-level, Qwen's pre-tokenizer regex), and verl's
     Qwen continuous-token builder needs ``<|im_end|>`` and a one-token
     newline, so the tokenizer is byte-level BPE like Qwen's."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     core = Tokenizer(models.BPE())
@@ -64,47 +69,7 @@ def build_model_dir(path: Path) -> str:
         tokenizer_object=core, pad_token="<|endoftext|>", eos_token="<|im_end|>"
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
-
-
-def addition_pairs(count: int) -> list[tuple[int, int]]:
-    """``count`` distinct (a, b) pairs with a, b < 50."""
-    return [(i % 50, (7 * i + 3) % 50) for i in range(count)]
-
-
-def prompt_id(row: int) -> int:
-    """Stable, non-contiguous ``extra_info.index`` of dataset row ``row``."""
-    return 5000 + 11 * row
-
-
-def write_dataset(path: Path, pairs: list[tuple[int, int]]) -> str:
-    """GSM8K-style rows: data_source openai/gsm8k, the sum as ground truth."""
-    with open(path, "w") as handle:
-        for row, (a, b) in enumerate(pairs):
-            record = {
-                "data_source": "openai/gsm8k",
-                "prompt": [{"role": "user", "content": f"{a} + {b} ="}],
-                "ability": "math",
-                "reward_model": {"style": "rule", "ground_truth": str(a + b)},
-                "extra_info": {"index": prompt_id(row), "split": "train"},
-            }
-            handle.write(json.dumps(record) + "\n")
-    return str(path)
+    return save_tiny_qwen2(tokenizer, path, bos_token_id=tokenizer.pad_token_id)
 
 
 def overrides(

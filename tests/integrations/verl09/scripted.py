@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
 
 import numpy as np
 import ray
 import torch
+from addition_task import parse_prompt, success_rate  # noqa: F401
 from tensordict import TensorDict
 from verl.single_controller.base import Worker
 from verl.single_controller.base.decorator import (
@@ -47,22 +47,7 @@ from bayesrl.integrations.verl_main import MoPPSTaskRunner
 
 SERVER_NAME = "verl09_scripted_llm_server_{rank}"
 RECORD_ENV = "VERL09_RECORD_FILE"
-PROMPT = re.compile(r"(\d+) \+ (\d+) =")
 OUTCOME_SEED = 20261207
-
-
-def success_rate(a: int, b: int) -> float:
-    """The scripted policy's probability of answering "a + b =" correctly."""
-    return ((3 * a + b) % 9) / 8.0
-
-
-def parse_prompt(text: str) -> tuple[int, int]:
-    """(a, b) of the last "a + b =" in ``text``."""
-    found = PROMPT.findall(text)
-    if not found:
-        raise ValueError(f"no 'a + b =' prompt in {text!r}")
-    a, b = found[-1]
-    return int(a), int(b)
 
 
 def _tokenizer(path: str):
